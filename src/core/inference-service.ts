@@ -1,0 +1,221 @@
+/**
+ * The serving core's facade: what the HTTP and gRPC front ends call. It knows models and
+ * versions, readiness and draining, and turns protocol-neutral requests into batcher work.
+ */
+import { BerthError, invalidArgument, notFound, unavailable } from './errors.js';
+import type { ModelConfig } from './model-config.js';
+import { DEFAULT_CONFIG, resolveConfig, selectVersions } from './model-config.js';
+import { ModelVersion } from './model-version.js';
+import type { ModelSource } from './repository.js';
+import type { InferRequest, InferResponse, ModelMetadata, ModelVersionStatus } from './types.js';
+import { batchSizeOf, validateInputs, validateOutputs } from './validate.js';
+
+export const SERVER_NAME = 'berth';
+export const SERVER_VERSION = '0.1.0';
+export const EXTENSIONS = ['binary_tensor_data', 'schedule_policy', 'parameters'];
+
+export interface ServiceOptions {
+  /** defaults for every model, overridden by each model's config.json */
+  defaults?: Partial<ModelConfig>;
+  /** notified of load failures and crashes */
+  log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
+
+interface ModelEntry {
+  name: string;
+  source: ModelSource;
+  config: ModelConfig;
+  /** version string → loaded version */
+  versions: Map<string, ModelVersion>;
+  /** set when the model itself could not be read (bad config.json, no versions) */
+  error?: string;
+}
+
+export class InferenceService {
+  private readonly models = new Map<string, ModelEntry>();
+  private readonly defaults: ModelConfig;
+  private draining = false;
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: ServiceOptions = {}) {
+    this.defaults = { ...DEFAULT_CONFIG, ...options.defaults };
+  }
+
+  /** Loads every source; failures are recorded per model, never thrown. */
+  async loadModels(sources: readonly ModelSource[]): Promise<void> {
+    await Promise.all(sources.map((s) => this.loadModel(s)));
+  }
+
+  private async loadModel(source: ModelSource): Promise<void> {
+    const entry: ModelEntry = { name: source.name, source, config: this.defaults, versions: new Map() };
+    this.models.set(source.name, entry);
+    try {
+      entry.config = resolveConfig(source.configFile, this.defaults, source.configPath ?? source.name);
+    } catch (err) {
+      entry.error = (err as Error).message;
+      this.options.log?.error({ model: source.name }, `model '${source.name}' not loaded: ${entry.error}`);
+      return;
+    }
+    const wanted = selectVersions(entry.config.versionPolicy, [...source.versions.keys()]);
+    if (wanted.length === 0) {
+      entry.error = source.versions.size === 0 ? 'no version directories (expected NAME/1/model.onnx)' : 'the version policy selects no version';
+      this.options.log?.error({ model: source.name }, `model '${source.name}' not loaded: ${entry.error}`);
+      return;
+    }
+    await Promise.all(wanted.map(async (v) => {
+      const mv = new ModelVersion({
+        name: source.name,
+        version: String(v),
+        path: source.versions.get(v)!,
+        config: entry.config,
+        onInstanceCrash: (reason) => this.options.log?.error({ model: source.name, version: String(v) }, `model instance crashed, restarting it: ${reason}`),
+      });
+      entry.versions.set(String(v), mv);
+      await mv.load();
+      if (mv.state === 'READY') {
+        this.options.log?.info({ model: source.name, version: mv.version, load_ms: Math.round(mv.loadMs), batching: mv.batching }, `model '${source.name}' version ${mv.version} ready`);
+      } else {
+        this.options.log?.error({ model: source.name, version: mv.version }, `model '${source.name}' version ${mv.version} not ready: ${mv.reason}`);
+      }
+    }));
+  }
+
+  /** Server readiness: not draining and every model has a ready version (Triton's strict readiness). */
+  isReady(): boolean {
+    if (this.draining) return false;
+    for (const m of this.models.values()) if (!this.pickVersion(m)) return false;
+    return true;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  modelNames(): string[] {
+    return [...this.models.keys()].sort();
+  }
+
+  private entry(name: string): ModelEntry {
+    const entry = this.models.get(name);
+    if (!entry) throw notFound(`unknown model '${name}'`);
+    return entry;
+  }
+
+  /** The version policy's choice for unversioned requests: the highest-numbered ready version. */
+  private pickVersion(entry: ModelEntry): ModelVersion | undefined {
+    let best: ModelVersion | undefined;
+    for (const v of entry.versions.values()) {
+      if (v.state === 'READY' && (!best || Number(v.version) > Number(best.version))) best = v;
+    }
+    return best;
+  }
+
+  /** Resolves a model (and optional version) to a loaded version, or throws NOT_FOUND/UNAVAILABLE. */
+  resolve(name: string, version?: string): ModelVersion {
+    const entry = this.entry(name);
+    if (version !== undefined && version !== '') {
+      const mv = entry.versions.get(version);
+      if (!mv) throw notFound(`unknown version '${version}' of model '${name}'`);
+      return mv;
+    }
+    const best = this.pickVersion(entry);
+    if (best) return best;
+    const reason = entry.error ?? [...entry.versions.values()].map((v) => v.reason).find((r) => r) ?? 'loading';
+    throw unavailable(`model '${name}' is not ready: ${reason}`);
+  }
+
+  /** Readiness of a model or one version, with the reason when it is not ready. */
+  modelStatus(name: string, version?: string): { ready: boolean; reason: string; version?: string } {
+    const entry = this.entry(name);
+    if (version !== undefined) {
+      const mv = entry.versions.get(version);
+      if (!mv) throw notFound(`unknown version '${version}' of model '${name}'`);
+      return { ready: mv.state === 'READY' && !this.draining, reason: mv.reason, version };
+    }
+    const best = this.pickVersion(entry);
+    if (best) return { ready: !this.draining, reason: this.draining ? 'server is shutting down' : '', version: best.version };
+    const reason = entry.error ?? [...entry.versions.values()].map((v) => `version ${v.version}: ${v.reason || v.state}`).join('; ');
+    return { ready: false, reason };
+  }
+
+  versionStatuses(): ModelVersionStatus[] {
+    const out: ModelVersionStatus[] = [];
+    for (const entry of this.models.values()) {
+      if (entry.versions.size === 0) out.push({ name: entry.name, version: '', state: 'UNAVAILABLE', reason: entry.error ?? '' });
+      for (const v of entry.versions.values()) out.push({ name: entry.name, version: v.version, state: v.state, reason: v.reason });
+    }
+    return out;
+  }
+
+  modelConfig(name: string): ModelConfig {
+    return this.entry(name).config;
+  }
+
+  modelMetadata(name: string, version?: string): ModelMetadata {
+    const entry = this.entry(name);
+    const mv = this.resolve(name, version);
+    return {
+      name,
+      versions: [...entry.versions.keys()].sort((a, b) => Number(a) - Number(b)),
+      platform: 'onnxruntime_onnx',
+      inputs: mv.inputs,
+      outputs: mv.outputs,
+    };
+  }
+
+  async infer(request: InferRequest): Promise<InferResponse> {
+    if (this.draining) throw unavailable('server is shutting down', 1);
+    const mv = this.resolve(request.modelName, request.modelVersion);
+    if (mv.state !== 'READY') {
+      throw unavailable(`model '${mv.name}' version ${mv.version} is not ready${mv.reason ? `: ${mv.reason}` : ''}`);
+    }
+    const inputs = validateInputs(mv.inputs, request.inputs);
+    if (mv.batching) {
+      const rows = batchSizeOf(inputs);
+      if (rows < 1) throw invalidArgument(`batch size must be at least 1, got ${rows}`);
+    }
+    validateOutputs(mv.outputs, request.outputs);
+    const params = request.parameters ?? {};
+    const priority = numberParam(params, 'priority');
+    const timeoutUs = numberParam(params, 'timeout');
+    this.inFlight++;
+    try {
+      const { outputs } = await mv.infer(inputs, { priority, timeoutUs, signal: request.signal });
+      const selected = request.outputs
+        ? request.outputs.map((o) => outputs.find((t) => t.name === o.name)!)
+        : outputs;
+      return { modelName: mv.name, modelVersion: mv.version, id: request.id, outputs: selected };
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /**
+   * Graceful shutdown: readiness turns false at once, new requests get 503, requests already
+   * accepted finish, then every instance stops.
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    this.draining = true;
+    const versions = [...this.models.values()].flatMap((m) => [...m.versions.values()]);
+    await Promise.all(versions.map((v) => v.unload()));
+  }
+}
+
+function numberParam(params: Record<string, unknown>, key: string): number | undefined {
+  const value = params[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw invalidArgument(`parameter '${key}' must be a non-negative integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export { BerthError };

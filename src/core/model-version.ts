@@ -1,0 +1,187 @@
+/**
+ * One loaded version of a model: its worker instances, its batcher and its state. It loads and
+ * warms every instance before it reports READY, replaces an instance that crashes, and drains
+ * (finishes what is queued and running) before it closes.
+ */
+import { WorkerInstance } from '../runtime/instance.js';
+import type { InstanceSignature } from '../runtime/instance.js';
+import { fromWire, toWire } from '../runtime/wire.js';
+import type { WireValueMetadata } from '../runtime/wire.js';
+import { DynamicBatcher } from './batcher.js';
+import type { BatchObserver, Executor, RequestTiming } from './batcher.js';
+import { BerthError, internal, unavailable } from './errors.js';
+import type { ModelConfig } from './model-config.js';
+import type { Datatype, Tensor } from './tensor.js';
+import { DATATYPES, datatypeFromOrt } from './tensor.js';
+import type { ModelState, TensorMetadata } from './types.js';
+
+export interface ModelVersionOptions {
+  name: string;
+  version: string;
+  path: string;
+  config: ModelConfig;
+  /** the model as bytes when it was rewritten in memory (e.g. an opset upgrade) */
+  modelBytes?: Uint8Array;
+  observer?: BatchObserver;
+  /** told about instance crashes, for logs and metrics */
+  onInstanceCrash?: (reason: string) => void;
+}
+
+function toMetadata(meta: WireValueMetadata, role: string): TensorMetadata {
+  if (meta.type === undefined) throw new Error(`${role} '${meta.name}' is not a tensor (sequences and maps are not served)`);
+  const datatype: Datatype | undefined = datatypeFromOrt(meta.type);
+  if (!datatype) throw new Error(`${role} '${meta.name}' has type ${meta.type}, which the inference protocol cannot carry`);
+  const shape = meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+  const dimNames = meta.shape.map((d) => (typeof d === 'string' ? d : null));
+  return dimNames.some((d) => d !== null) ? { name: meta.name, datatype, shape, dimNames } : { name: meta.name, datatype, shape };
+}
+
+/** A zero tensor for warm-up: dynamic dimensions become 1. */
+function warmupTensor(meta: TensorMetadata): Tensor {
+  const shape = meta.shape.map((d) => (d < 0 ? 1 : d));
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (meta.datatype === 'BYTES') return { name: meta.name, datatype: 'BYTES', shape, data: Array.from({ length: count }, () => Buffer.alloc(0)) };
+  const Ctor = DATATYPES[meta.datatype].array!;
+  return { name: meta.name, datatype: meta.datatype, shape, data: new Ctor(count) };
+}
+
+export class ModelVersion implements Executor {
+  readonly name: string;
+  readonly version: string;
+  readonly path: string;
+  readonly config: ModelConfig;
+  state: ModelState = 'LOADING';
+  reason = '';
+  inputs: TensorMetadata[] = [];
+  outputs: TensorMetadata[] = [];
+  batcher?: DynamicBatcher;
+  /** milliseconds from start of load to READY */
+  loadMs = 0;
+  private instances: (WorkerInstance | undefined)[] = [];
+  private closed = false;
+
+  constructor(private readonly options: ModelVersionOptions) {
+    this.name = options.name;
+    this.version = options.version;
+    this.path = options.path;
+    this.config = options.config;
+  }
+
+  get slots(): number {
+    return this.instances.filter((i) => i?.alive).length;
+  }
+
+  get batching(): boolean {
+    return this.batcher?.batching ?? false;
+  }
+
+  /** Loads and warms every instance. Never throws: failure leaves state UNAVAILABLE with a reason. */
+  async load(): Promise<void> {
+    const started = performance.now();
+    try {
+      const count = Math.max(1, this.config.instances);
+      const created = await Promise.allSettled(Array.from({ length: count }, () => this.startInstance()));
+      const failure = created.find((r) => r.status === 'rejected');
+      this.instances = created.map((r) => (r.status === 'fulfilled' ? r.value.instance : undefined));
+      if (failure) throw (failure as PromiseRejectedResult).reason;
+      const signature = (created[0] as PromiseFulfilledResult<{ signature: InstanceSignature }>).value.signature;
+      this.inputs = signature.inputs.map((m) => toMetadata(m, 'input'));
+      this.outputs = signature.outputs.map((m) => toMetadata(m, 'output'));
+      const batchable = [...this.inputs, ...this.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
+      this.batcher = new DynamicBatcher(this, {
+        maxBatchSize: this.config.maxBatchSize,
+        maxQueueDelayUs: this.config.maxQueueDelayUs,
+        maxQueueSize: this.config.maxQueueSize,
+        defaultPriorityLevel: this.config.defaultPriorityLevel,
+      }, batchable, this.options.observer);
+      // One inference per instance before READY, so the first real request is not the slow one.
+      const warm = this.inputs.map(warmupTensor);
+      await Promise.all(this.instances.map((i) => i!.run(warm.map(toWire))));
+      this.loadMs = performance.now() - started;
+      this.state = 'READY';
+    } catch (err) {
+      this.state = 'UNAVAILABLE';
+      this.reason = `failed to load: ${err instanceof Error ? err.message : String(err)}`;
+      await Promise.all(this.instances.map((i) => i?.close()));
+      this.instances = [];
+    }
+  }
+
+  private async startInstance(): Promise<{ instance: WorkerInstance; signature: InstanceSignature }> {
+    const instance = new WorkerInstance({
+      modelPath: this.path,
+      modelBytes: this.options.modelBytes,
+      intraOpNumThreads: this.config.intraOpThreads,
+    });
+    instance.onCrash = (reason) => void this.replace(instance, reason);
+    try {
+      return { instance, signature: await instance.ready };
+    } catch (err) {
+      await instance.close();
+      throw err;
+    }
+  }
+
+  /** A worker died: start a fresh one in its slot so the version keeps serving. */
+  private async replace(dead: WorkerInstance, reason: string): Promise<void> {
+    this.options.onInstanceCrash?.(reason);
+    if (this.closed) return;
+    const index = this.instances.indexOf(dead);
+    if (index < 0) return;
+    this.instances[index] = undefined;
+    try {
+      const { instance } = await this.startInstance();
+      if (this.closed) {
+        await instance.close();
+        return;
+      }
+      this.instances[index] = instance;
+      this.batcher?.schedule();
+    } catch (err) {
+      if (this.slots === 0) {
+        this.state = 'UNAVAILABLE';
+        this.reason = `model instance crashed and could not be restarted: ${err instanceof Error ? err.message : String(err)}`;
+        this.batcher?.rejectAll(unavailable(this.reason));
+      }
+    }
+  }
+
+  /** Executor: runs one (batched) set of inputs on a free instance. */
+  async run(inputs: Tensor[]): Promise<Tensor[]> {
+    const instance = this.instances.find((i) => i?.alive && i.inFlight === 0) ?? this.instances.find((i) => i?.alive);
+    if (!instance) throw unavailable(`model '${this.name}' version ${this.version} has no running instance`, 1);
+    const outputs = await instance.run(inputs.map(toWire));
+    return outputs.map(fromWire);
+  }
+
+  /** Queues a validated request; resolves with its outputs and timings. */
+  infer(inputs: Tensor[], options: { priority?: number; timeoutUs?: number; signal?: AbortSignal }): Promise<{ outputs: Tensor[]; timing: RequestTiming }> {
+    if (this.state !== 'READY' || !this.batcher) {
+      return Promise.reject(unavailable(`model '${this.name}' version ${this.version} is not ready${this.reason ? `: ${this.reason}` : ''}`));
+    }
+    return this.batcher.enqueue(inputs, options);
+  }
+
+  /** Instances, for tests that simulate a crash. */
+  get workerInstances(): readonly (WorkerInstance | undefined)[] {
+    return this.instances;
+  }
+
+  /** Stops taking requests, finishes queued and running ones, then stops the workers. */
+  async unload(): Promise<void> {
+    if (this.closed) return;
+    this.state = 'UNLOADING';
+    await this.batcher?.whenIdle();
+    this.closed = true;
+    await Promise.all(this.instances.map((i) => i?.close()));
+    this.instances = [];
+    this.state = 'UNAVAILABLE';
+    this.reason = 'unloaded';
+  }
+
+  /** Ends immediately, failing whatever is queued. */
+  async abort(err: BerthError = internal('model unloaded')): Promise<void> {
+    this.batcher?.rejectAll(err);
+    await this.unload();
+  }
+}

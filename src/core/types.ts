@@ -1,0 +1,58 @@
+import type { Datatype, Tensor } from './tensor.js';
+
+/** Request-level parameters; Triton reserves `priority`, `timeout` (µs), `binary_data_output`. */
+export type Parameters = Record<string, string | number | boolean>;
+
+export interface RequestedOutput {
+  name: string;
+  parameters?: Parameters;
+}
+
+/** A protocol-neutral inference request, produced by the HTTP and gRPC front ends. */
+export interface InferRequest {
+  modelName: string;
+  /** absent: the model's version policy picks one */
+  modelVersion?: string;
+  id?: string;
+  inputs: Tensor[];
+  /** absent: every output */
+  outputs?: RequestedOutput[];
+  parameters?: Parameters;
+  /** Set by the front end when the request is aborted (client went away). */
+  signal?: AbortSignal;
+}
+
+export interface InferResponse {
+  modelName: string;
+  modelVersion: string;
+  id?: string;
+  outputs: Tensor[];
+  parameters?: Parameters;
+}
+
+export interface TensorMetadata {
+  name: string;
+  datatype: Datatype;
+  /** -1 for a dynamic dimension */
+  shape: number[];
+  /** symbolic names of dynamic dimensions, where the model has them (e.g. "batch") */
+  dimNames?: (string | null)[];
+}
+
+export interface ModelMetadata {
+  name: string;
+  versions: string[];
+  platform: string;
+  inputs: TensorMetadata[];
+  outputs: TensorMetadata[];
+}
+
+export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE' | 'UNLOADING';
+
+export interface ModelVersionStatus {
+  name: string;
+  version: string;
+  state: ModelState;
+  /** why it is not ready (load error), empty when ready */
+  reason: string;
+}

@@ -1,0 +1,120 @@
+/**
+ * A model instance: one worker thread holding one onnxruntime session. Requests are matched
+ * to replies by id; if the worker dies, every request in flight is rejected (500), never left
+ * hanging, and the owner is told so it can start a replacement.
+ */
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { FromWorker, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
+import { transferList } from './wire.js';
+import type { SessionWorkerData } from './session-worker.js';
+import { BerthError, internal } from '../core/errors.js';
+
+// Under tsx (tests, dev) this module is .ts and so is its sibling; from dist both are .js.
+const WORKER_FILE = fileURLToPath(new URL(`./session-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+
+// Under tsx the worker is TypeScript too, and Node 20 does not carry tsx's loader hooks into
+// worker threads: start it through a tiny ESM bootstrap that registers tsx first.
+function spawnWorker(workerData: SessionWorkerData): Worker {
+  const options = { workerData, stdout: false, stderr: false };
+  if (!WORKER_FILE.endsWith('.ts')) return new Worker(WORKER_FILE, options);
+  const bootstrap = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(WORKER_FILE).href)}); });`;
+  return new Worker(bootstrap, { ...options, eval: true });
+}
+
+export interface InstanceSignature {
+  inputs: WireValueMetadata[];
+  outputs: WireValueMetadata[];
+}
+
+interface Pending {
+  resolve: (outputs: WireTensor[]) => void;
+  reject: (err: BerthError) => void;
+}
+
+export class WorkerInstance {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private exited = false;
+  /** Resolves with the model's signature once the session is created. */
+  readonly ready: Promise<InstanceSignature>;
+  /** Called once if the worker dies unexpectedly (not after close()). */
+  onCrash?: (reason: string) => void;
+  private closing = false;
+
+  constructor(options: SessionWorkerData) {
+    this.worker = spawnWorker(options);
+    this.ready = new Promise((resolve, reject) => {
+      const onMessage = (message: FromWorker): void => {
+        if (message.kind === 'ready') resolve({ inputs: message.inputs, outputs: message.outputs });
+        else if (message.kind === 'load-error') reject(new Error(message.message));
+        else this.settle(message);
+      };
+      this.worker.on('message', onMessage);
+      this.worker.on('error', (err) => {
+        reject(err);
+        this.fail(`model instance crashed: ${err.message}`);
+      });
+      this.worker.on('exit', (code) => {
+        reject(new Error(`model instance exited with code ${code} while loading`));
+        this.fail(`model instance exited with code ${code}`);
+      });
+    });
+    // A rejected ready promise nobody awaits must not crash the process.
+    this.ready.catch(() => undefined);
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  run(feeds: WireTensor[], outputNames?: string[]): Promise<WireTensor[]> {
+    if (this.exited) return Promise.reject(internal('model instance is not running'));
+    const id = this.nextId++;
+    const message: ToWorker = { kind: 'run', id, feeds, outputNames };
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage(message, transferList(feeds));
+    });
+  }
+
+  /** Stops the worker once it has answered everything in flight. */
+  async close(): Promise<void> {
+    if (this.exited) return;
+    this.closing = true;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    const message: ToWorker = { kind: 'close' };
+    this.worker.postMessage(message);
+    const timer = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Kills the thread abruptly: what a native crash looks like from the outside (used by tests). */
+  async kill(): Promise<void> {
+    await this.worker.terminate();
+  }
+
+  private settle(message: FromWorker): void {
+    if (message.kind !== 'result' && message.kind !== 'error') return;
+    const entry = this.pending.get(message.id);
+    if (!entry) return;
+    this.pending.delete(message.id);
+    if (message.kind === 'result') entry.resolve(message.outputs);
+    else entry.reject(internal(`inference failed: ${message.message}`));
+  }
+
+  private fail(reason: string): void {
+    if (this.exited) return;
+    this.exited = true;
+    const err = internal(`${reason}; the request was aborted`);
+    for (const entry of this.pending.values()) entry.reject(err);
+    this.pending.clear();
+    if (!this.closing) this.onCrash?.(reason);
+  }
+}
