@@ -1,0 +1,94 @@
+/** `berth serve PATH...`: serve models over the Open Inference Protocol. */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import pino from 'pino';
+import { startServer } from '../../server.js';
+import type { ModelConfig } from '../../core/model-config.js';
+
+function integer(min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got '${value}'`);
+    return n;
+  };
+}
+
+export function berthHome(): string {
+  return process.env.BERTH_HOME ?? join(homedir(), '.berth');
+}
+
+interface ServeFlags {
+  host: string;
+  port: number;
+  instances?: number;
+  maxBatchSize?: number;
+  maxQueueDelayUs?: number;
+  maxQueue?: number;
+  intraOpThreads?: number;
+  maxBodyMb: number;
+  logLevel: string;
+  example?: boolean;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve models over the Open Inference Protocol (REST) and the V1 predict API')
+    .argument('[paths...]', '.onnx files, model directories (NAME/VERSION/model.onnx) or repositories of them')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'HTTP port (0 = any free port)', integer(0), 8000)
+    .option('--instances <n>', 'model instances (worker threads) per model version [default: 1]', integer(1))
+    .option('--max-batch-size <n>', 'largest dynamic batch, rows; 0 disables batching [default: 32]', integer(0))
+    .option('--max-queue-delay-us <us>', 'longest wait for a fuller batch, microseconds [default: 1000]', integer(0))
+    .option('--max-queue <n>', 'queued requests per model version before 503; 0 = unbounded [default: 1024]', integer(0))
+    .option('--intra-op-threads <n>', 'onnxruntime threads per instance [default: onnxruntime decides]', integer(1))
+    .option('--max-body-mb <mb>', 'largest request body, MiB', integer(1), 64)
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
+    .option('--example', 'also serve the bundled digits example (trained on first use)')
+    .action(async (paths: string[], flags: ServeFlags) => {
+      const logger = pino({ level: flags.logLevel });
+      const all = [...paths];
+      if (flags.example || all.length === 0) {
+        const { ensureDigitsModel } = await import('../../examples/digits/index.js');
+        const dir = join(berthHome(), 'examples');
+        const result = await ensureDigitsModel(dir);
+        if (result.built) logger.info({ path: result.modelPath, test_accuracy: result.testAccuracy }, 'trained the digits example');
+        all.push(join(dir, 'digits'));
+      }
+      const defaults: Partial<ModelConfig> = {};
+      if (flags.instances !== undefined) defaults.instances = flags.instances;
+      if (flags.maxBatchSize !== undefined) defaults.maxBatchSize = flags.maxBatchSize;
+      if (flags.maxQueueDelayUs !== undefined) defaults.maxQueueDelayUs = flags.maxQueueDelayUs;
+      if (flags.maxQueue !== undefined) defaults.maxQueueSize = flags.maxQueue;
+      if (flags.intraOpThreads !== undefined) defaults.intraOpThreads = flags.intraOpThreads;
+      const server = await startServer({
+        paths: all,
+        host: flags.host,
+        port: flags.port,
+        defaults,
+        bodyLimit: flags.maxBodyMb * 1024 * 1024,
+        logger,
+      });
+      logger.info({ url: server.url, models: server.service.modelNames() }, `berth serving on ${server.url}`);
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'draining: readiness is false, finishing in-flight requests');
+        server.close().then(
+          () => {
+            logger.info('stopped');
+            process.exit(0);
+          },
+          (err: unknown) => {
+            logger.error({ err }, 'error while stopping');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+/** The `berth` command line. Each command lives in cli/commands/NAME.ts. */
+import { Command } from 'commander';
+import { registerServe } from './commands/serve.js';
+import { registerInspect } from './commands/inspect.js';
+import { SERVER_VERSION } from '../core/inference-service.js';
+
+const program = new Command();
+program
+  .name('berth')
+  .description('Take a trained model to production and keep it healthy there.')
+  .version(SERVER_VERSION);
+
+registerServe(program);
+registerInspect(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,190 @@
+/**
+ * The HTTP front end (fastify). It decodes requests into the core's protocol-neutral types,
+ * calls the InferenceService, and encodes answers; errors are mapped in errors.ts only.
+ */
+import { gunzipSync, inflateSync, gzipSync, deflateSync } from 'node:zlib';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
+import { BerthError, invalidArgument, notFound } from '../core/errors.js';
+import type { InferenceService } from '../core/inference-service.js';
+import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from '../core/inference-service.js';
+import { sendError } from './errors.js';
+import { decodeInferRequest, encodeInferResponse, headerLength, metadataTensor } from './v2-codec.js';
+import { decodePredictRequest, encodePredictions } from './v1-codec.js';
+
+export interface HttpOptions {
+  /** largest accepted request body, bytes (Triton's default: 64 MiB) */
+  bodyLimit?: number;
+  /** a pino logger (fastify's own request logging stays off; we log access lines ourselves) */
+  logger?: FastifyBaseLogger;
+}
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+
+interface ModelParams {
+  model: string;
+  version?: string;
+}
+
+function decodeContentEncoding(request: FastifyRequest, body: Buffer): Buffer {
+  const encoding = request.headers['content-encoding'];
+  if (!encoding || encoding === 'identity') return body;
+  try {
+    if (encoding === 'gzip') return gunzipSync(body);
+    if (encoding === 'deflate') return inflateSync(body);
+  } catch (err) {
+    throw invalidArgument(`could not decode the ${encoding} request body: ${(err as Error).message}`);
+  }
+  throw invalidArgument(`unsupported Content-Encoding '${encoding}' (supported: gzip, deflate, identity)`);
+}
+
+/** Compresses the answer when the client asked for it (tritonclient's Accept-Encoding option). */
+function compress(request: FastifyRequest, reply: FastifyReply, body: Buffer | string): Buffer | string {
+  const accept = request.headers['accept-encoding'];
+  if (!accept || typeof accept !== 'string') return body;
+  if (/\bgzip\b/.test(accept)) {
+    void reply.header('content-encoding', 'gzip');
+    return gzipSync(body);
+  }
+  if (/\bdeflate\b/.test(accept)) {
+    void reply.header('content-encoding', 'deflate');
+    return deflateSync(body);
+  }
+  return body;
+}
+
+export function buildHttpApp(service: InferenceService, options: HttpOptions = {}): FastifyInstance {
+  const app = Fastify({
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+  });
+
+  // Bodies are parsed by us, whatever the Content-Type (tritonclient sends none), because a
+  // binary request is a JSON header followed by raw tensor bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'Not Found' }));
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (err instanceof BerthError) return sendError(reply, err);
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({ error: `request body is larger than the limit of ${options.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes` });
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
+    app.log.error({ err }, 'unhandled error');
+    return reply.code(500).send({ error: err.message || 'internal error' });
+  });
+
+  const bodyOf = (request: FastifyRequest): Buffer => {
+    const raw = request.body;
+    const body = Buffer.isBuffer(raw) ? raw : Buffer.alloc(0);
+    return decodeContentEncoding(request, body);
+  };
+
+  // --- health and metadata -------------------------------------------------------------
+  app.get('/v2/health/live', async () => ({ live: true }));
+  app.get('/v2/health/ready', async (_req, reply) => {
+    const ready = service.isReady();
+    return reply.code(ready ? 200 : 503).send({ ready });
+  });
+  app.get('/v2', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS }));
+  app.get('/v2/models', async () => ({ models: service.versionStatuses() }));
+
+  const modelMetadata = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+    try {
+      const { model, version } = request.params;
+      const meta = service.modelMetadata(model, version);
+      return reply.send({ name: meta.name, versions: meta.versions, platform: meta.platform, inputs: meta.inputs.map(metadataTensor), outputs: meta.outputs.map(metadataTensor) });
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  };
+  app.get('/v2/models/:model', modelMetadata);
+  app.get('/v2/models/:model/versions/:version', modelMetadata);
+
+  const modelReady = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+    try {
+      const { model, version } = request.params;
+      const status = service.modelStatus(model, version);
+      if (status.ready) return reply.send({ name: model, ready: true });
+      return reply.code(503).send({ name: model, ready: false, error: `model '${model}'${version ? ` version ${version}` : ''} is not ready: ${status.reason}` });
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  };
+  app.get('/v2/models/:model/ready', modelReady);
+  app.get('/v2/models/:model/versions/:version/ready', modelReady);
+
+  // --- inference ---------------------------------------------------------------------------
+  const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+    try {
+      const { model, version } = request.params;
+      const body = bodyOf(request);
+      const headerLen = headerLength(request.headers['inference-header-content-length'], body.length);
+      const inferRequest = decodeInferRequest(body, headerLen, model, version, () => service.resolve(model, version).inputs);
+      inferRequest.signal = abortSignal(reply);
+      const response = await service.infer(inferRequest);
+      const encoded = encodeInferResponse(response, inferRequest);
+      if (encoded.headerLength !== undefined) void reply.header('inference-header-content-length', String(encoded.headerLength));
+      return reply.type(encoded.contentType).send(compress(request, reply, encoded.body));
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  };
+  app.post('/v2/models/:model/infer', infer);
+  app.post('/v2/models/:model/versions/:version/infer', infer);
+
+  // --- V1 (TF-Serving style) ---------------------------------------------------------------
+  // `NAME:predict` is one path segment, so match it whole and split off the verb.
+  app.post('/v1/models/:target', async (request: FastifyRequest<{ Params: { target: string } }>, reply) => {
+    try {
+      const { target } = request.params;
+      if (!target.endsWith(':predict')) throw notFound(`unknown V1 method in '${target}'; use /v1/models/NAME:predict`);
+      const model = target.slice(0, -':predict'.length);
+      const body = bodyOf(request);
+      if (body.length === 0) throw invalidArgument('request body is empty; expected {"instances": [...]}');
+      let json: unknown;
+      try {
+        json = JSON.parse(body.toString('utf8'));
+      } catch (err) {
+        throw invalidArgument(`request body is not valid JSON: ${(err as Error).message}`);
+      }
+      const inputs = decodePredictRequest(json, service.resolve(model).inputs);
+      const response = await service.infer({ modelName: model, inputs, signal: abortSignal(reply) });
+      return reply.send(encodePredictions(response));
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+  app.get('/v1/models/:model', async (request: FastifyRequest<{ Params: ModelParams }>, reply) => {
+    try {
+      const { model } = request.params;
+      const statuses = service.versionStatuses().filter((s) => s.name === model);
+      if (statuses.length === 0) service.modelStatus(model); // throws NOT_FOUND
+      return reply.send({
+        model_version_status: statuses.map((s) => ({
+          version: s.version,
+          state: s.state === 'READY' ? 'AVAILABLE' : s.state === 'LOADING' ? 'LOADING' : s.state === 'UNLOADING' ? 'UNLOADING' : 'END',
+          status: { error_code: s.state === 'READY' ? 'OK' : 'UNAVAILABLE', error_message: s.reason },
+        })),
+      });
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  return app;
+}
+
+/** Aborts queued work when the client disconnects before its answer. */
+function abortSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  // The response stream closing before it finished writing means the client went away.
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}

@@ -1,0 +1,86 @@
+/**
+ * The TF-Serving style V1 API: `{"instances": [...]}` (row format) or `{"inputs": ...}`
+ * (columnar format) in, `{"predictions": [...]}` out, one prediction per row.
+ */
+import { invalidArgument } from '../core/errors.js';
+import type { Tensor } from '../core/tensor.js';
+import type { InferResponse, TensorMetadata } from '../core/types.js';
+import { fromJson, nest, nestedShape, toJson } from './json-tensors.js';
+
+type Columns = Map<string, unknown[]>;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Gathers per-input lists of rows from either request format. */
+function columns(body: unknown, inputs: readonly TensorMetadata[]): Columns {
+  if (!isPlainObject(body)) throw invalidArgument('request body must be a JSON object with "instances" or "inputs"');
+  const cols: Columns = new Map();
+  if ('instances' in body) {
+    const rows = body.instances;
+    if (!Array.isArray(rows) || rows.length === 0) throw invalidArgument('"instances" must be a non-empty list');
+    if (rows.every(isPlainObject)) {
+      for (const meta of inputs) cols.set(meta.name, []);
+      rows.forEach((row, i) => {
+        for (const key of Object.keys(row)) {
+          if (!cols.has(key)) throw invalidArgument(`instance ${i} has unexpected input '${key}'; the model's inputs are ${inputs.map((m) => `'${m.name}'`).join(', ')}`);
+        }
+        for (const meta of inputs) {
+          if (!(meta.name in row)) throw invalidArgument(`instance ${i} is missing input '${meta.name}'`);
+          cols.get(meta.name)!.push(row[meta.name]);
+        }
+      });
+      return cols;
+    }
+    if (inputs.length !== 1) {
+      throw invalidArgument(`the model has ${inputs.length} inputs, so each instance must be an object keyed by input name`);
+    }
+    cols.set(inputs[0]!.name, rows);
+    return cols;
+  }
+  if ('inputs' in body) {
+    const value = body.inputs;
+    if (isPlainObject(value) && inputs.length > 1) {
+      for (const meta of inputs) {
+        const col = value[meta.name];
+        if (!Array.isArray(col)) throw invalidArgument(`"inputs" is missing input '${meta.name}' (a list of rows)`);
+        cols.set(meta.name, col);
+      }
+      return cols;
+    }
+    const single = isPlainObject(value) && inputs.length === 1 ? value[inputs[0]!.name] : value;
+    if (!Array.isArray(single)) throw invalidArgument(`"inputs" must be a list of rows for input '${inputs[0]?.name}'`);
+    cols.set(inputs[0]!.name, single);
+    return cols;
+  }
+  throw invalidArgument('request body must have "instances" or "inputs"');
+}
+
+/** Builds protocol tensors (first dimension = number of rows) from a V1 body. */
+export function decodePredictRequest(body: unknown, inputs: readonly TensorMetadata[]): Tensor[] {
+  const cols = columns(body, inputs);
+  return inputs.map((meta) => {
+    const rows = cols.get(meta.name)!;
+    const shape = nestedShape(rows, meta.name);
+    // A model without a batch dimension takes one row as the whole tensor.
+    const modelBatches = meta.shape.length > 0 && meta.shape[0] === -1;
+    const tensorShape = modelBatches || rows.length !== 1 ? shape : shape.slice(1);
+    return { name: meta.name, datatype: meta.datatype, shape: tensorShape, data: fromJson(meta.name, meta.datatype, rows) };
+  });
+}
+
+/** One prediction per row: the bare value for a single output, an object for several. */
+export function encodePredictions(response: InferResponse): { predictions: unknown[] } {
+  const perOutput = response.outputs.map((t) => {
+    const flat = toJson(t);
+    const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
+    const rowShape = t.shape.slice(1);
+    const rowSize = rowShape.reduce((a, b) => a * b, 1);
+    return { name: t.name, rows: Array.from({ length: rows }, (_, i) => nest(flat.slice(i * rowSize, (i + 1) * rowSize), rowShape)) };
+  });
+  const count = Math.max(...perOutput.map((o) => o.rows.length));
+  if (perOutput.length === 1) return { predictions: perOutput[0]!.rows };
+  const predictions = Array.from({ length: count }, (_, i) => Object.fromEntries(perOutput.map((o) => [o.name, o.rows[i]])));
+  return { predictions };
+}

@@ -1,0 +1,184 @@
+/**
+ * Open Inference Protocol v2 request/response bodies over HTTP, JSON and the binary tensor
+ * data extension: `<JSON header><blob 1><blob 2>...`, the header's length given by the
+ * `Inference-Header-Content-Length` header, blobs sliced in tensor order by each tensor's
+ * `binary_data_size`.
+ */
+import { z } from 'zod';
+import { invalidArgument } from '../core/errors.js';
+import type { Datatype, NumericArray, Tensor } from '../core/tensor.js';
+import { DATATYPES, decodeBytesElements, elementCount, isDatatype, numericFromBytes, tensorBytes } from '../core/tensor.js';
+import type { InferRequest, InferResponse, Parameters, TensorMetadata } from '../core/types.js';
+import { fromJson, toJson } from './json-tensors.js';
+
+const parameters = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+const requestSchema = z
+  .object({
+    id: z.string().optional(),
+    parameters: parameters.optional(),
+    inputs: z
+      .array(
+        z
+          .object({
+            name: z.string(),
+            shape: z.array(z.number().int().nonnegative()),
+            datatype: z.string(),
+            parameters: parameters.optional(),
+            data: z.unknown().optional(),
+          })
+          .passthrough(),
+      )
+      .min(1),
+    outputs: z.array(z.object({ name: z.string(), parameters: parameters.optional() }).passthrough()).optional(),
+  })
+  .passthrough(); // clients add fields of their own (KServe's client sends model_name)
+
+function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0]!;
+  const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  return `invalid inference request: ${path || 'body'}: ${issue.message}`;
+}
+
+/** Length of the JSON header, from Inference-Header-Content-Length (absent: the whole body). */
+export function headerLength(header: string | string[] | undefined, bodyLength: number): number | undefined {
+  if (header === undefined) return undefined;
+  const text = Array.isArray(header) ? header[0]! : header;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n > bodyLength) {
+    throw invalidArgument(`Inference-Header-Content-Length must be an integer between 0 and the body length ${bodyLength}, got '${text}'`);
+  }
+  return n;
+}
+
+function parseJson(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw invalidArgument(`request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Decodes a v2 infer body (JSON, or JSON + binary blobs). */
+export function decodeInferRequest(body: Buffer, headerLen: number | undefined, model: string, version: string | undefined, modelInputs: () => TensorMetadata[]): InferRequest {
+  if (headerLen === 0) return decodeRawBinary(body, model, version, modelInputs());
+  const jsonLen = headerLen ?? body.length;
+  if (jsonLen === 0) throw invalidArgument('request body is empty; expected an inference request');
+  const parsed = requestSchema.safeParse(parseJson(body.subarray(0, jsonLen)));
+  if (!parsed.success) throw invalidArgument(describeZodError(parsed.error));
+  const req = parsed.data;
+  let offset = jsonLen;
+  const inputs: Tensor[] = req.inputs.map((input) => {
+    if (!isDatatype(input.datatype)) throw invalidArgument(`input '${input.name}' has unknown datatype '${input.datatype}'`);
+    const datatype: Datatype = input.datatype;
+    const size = input.parameters?.binary_data_size;
+    if (size !== undefined) {
+      if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
+        throw invalidArgument(`input '${input.name}': binary_data_size must be a non-negative integer`);
+      }
+      if (offset + size > body.length) {
+        throw invalidArgument(`input '${input.name}': binary_data_size ${size} runs past the end of the body (${body.length - offset} bytes left)`);
+      }
+      const blob = body.subarray(offset, offset + size);
+      offset += size;
+      return { name: input.name, datatype, shape: input.shape, data: decodeBlob(input.name, datatype, input.shape, blob) };
+    }
+    if (input.data === undefined) throw invalidArgument(`input '${input.name}' has neither data nor parameters.binary_data_size`);
+    return { name: input.name, datatype, shape: input.shape, data: fromJson(input.name, datatype, input.data) };
+  });
+  if (offset !== body.length) {
+    throw invalidArgument(`the body has ${body.length - offset} bytes beyond the JSON header and the binary inputs`);
+  }
+  return {
+    modelName: model,
+    modelVersion: version,
+    id: req.id,
+    inputs,
+    outputs: req.outputs?.map((o) => ({ name: o.name, parameters: o.parameters })),
+    parameters: req.parameters,
+  };
+}
+
+function decodeBlob(name: string, datatype: Datatype, shape: number[], blob: Buffer): Tensor['data'] {
+  try {
+    if (datatype === 'BYTES') return decodeBytesElements(blob);
+    const expected = elementCount(shape) * DATATYPES[datatype].size;
+    if (blob.length !== expected) {
+      throw invalidArgument(`input '${name}': binary_data_size is ${blob.length} bytes but shape [${shape.join(',')}] of ${datatype} needs ${expected}`);
+    }
+    return numericFromBytes(datatype, blob);
+  } catch (err) {
+    if (err instanceof RangeError) throw invalidArgument(`input '${name}': ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * Header-less binary request (Inference-Header-Content-Length: 0): the whole body is the one
+ * input of a single-input model, batch 1; every output comes back binary.
+ */
+function decodeRawBinary(body: Buffer, model: string, version: string | undefined, inputs: TensorMetadata[]): InferRequest {
+  if (inputs.length !== 1) {
+    throw invalidArgument(`a request without a JSON header (Inference-Header-Content-Length: 0) needs a model with exactly one input; '${model}' has ${inputs.length}`);
+  }
+  const meta = inputs[0]!;
+  let shape: number[];
+  if (meta.datatype === 'BYTES') {
+    shape = [1];
+  } else {
+    const size = DATATYPES[meta.datatype].size;
+    const dims = meta.shape.map((d, i) => (i === 0 && d < 0 ? 1 : d));
+    const unknown = dims.filter((d) => d < 0).length;
+    if (unknown > 1) throw invalidArgument(`input '${meta.name}' has more than one variable dimension besides the batch; send a JSON header`);
+    const known = dims.filter((d) => d >= 0).reduce((a, b) => a * b, 1) * size;
+    if (known === 0 || body.length % known !== 0) {
+      throw invalidArgument(`input '${meta.name}' expects a multiple of ${known} bytes, got ${body.length}`);
+    }
+    shape = dims.map((d) => (d < 0 ? body.length / known : d));
+  }
+  const data = decodeBlob(meta.name, meta.datatype, shape, body);
+  return {
+    modelName: model,
+    modelVersion: version,
+    inputs: [{ name: meta.name, datatype: meta.datatype, shape, data }],
+    parameters: { binary_data_output: true },
+  };
+}
+
+export interface EncodedResponse {
+  body: Buffer | string;
+  contentType: string;
+  /** set when the body carries binary blobs */
+  headerLength?: number;
+}
+
+/** Encodes a response, binary for the outputs that asked for it (or all, with binary_data_output). */
+export function encodeInferResponse(response: InferResponse, request: InferRequest): EncodedResponse {
+  const allBinary = request.parameters?.binary_data_output === true;
+  const blobs: Uint8Array[] = [];
+  const outputs = response.outputs.map((t) => {
+    const own = request.outputs?.find((o) => o.name === t.name)?.parameters?.binary_data;
+    const binary = typeof own === 'boolean' ? own : allBinary;
+    if (binary) {
+      const bytes = tensorBytes(t);
+      blobs.push(bytes);
+      return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: bytes.byteLength } as Parameters };
+    }
+    return { name: t.name, datatype: t.datatype, shape: t.shape, data: toJson(t) };
+  });
+  const json: Record<string, unknown> = { model_name: response.modelName, model_version: response.modelVersion };
+  if (response.id !== undefined) json.id = response.id;
+  if (response.parameters) json.parameters = response.parameters;
+  json.outputs = outputs;
+  const text = JSON.stringify(json);
+  if (blobs.length === 0) return { body: text, contentType: 'application/json' };
+  const header = Buffer.from(text, 'utf8');
+  const body = Buffer.concat([header, ...blobs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))]);
+  return { body, contentType: 'application/octet-stream', headerLength: header.length };
+}
+
+/** Metadata tensor as the protocol writes it. */
+export function metadataTensor(t: TensorMetadata): { name: string; datatype: string; shape: number[] } {
+  return { name: t.name, datatype: t.datatype, shape: t.shape };
+}
+
+export type { NumericArray };

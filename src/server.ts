@@ -1,0 +1,59 @@
+/**
+ * Starts berth's serving stack: discover models, load and warm them, open the HTTP front end.
+ * Used by `berth serve`, by tests and by benchmarks alike.
+ */
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import { InferenceService } from './core/inference-service.js';
+import type { ModelConfig } from './core/model-config.js';
+import { discoverModels } from './core/repository.js';
+import { buildHttpApp } from './http/app.js';
+
+export interface ServeOptions {
+  /** .onnx files, model directories or model repositories */
+  paths: string[];
+  host?: string;
+  /** 0 picks a free port */
+  port?: number;
+  /** defaults applied to every model (config.json wins) */
+  defaults?: Partial<ModelConfig>;
+  bodyLimit?: number;
+  /** a pino logger; default: silent */
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  service: InferenceService;
+  http: FastifyInstance;
+  /** graceful: readiness false, finish in-flight requests, stop workers, close sockets */
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const sources = discoverModels(options.paths);
+  const service = new InferenceService({ defaults: options.defaults, log: logger });
+  await service.loadModels(sources);
+  const http = buildHttpApp(service, { bodyLimit: options.bodyLimit, logger });
+  await http.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
+  const address = http.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port ?? 8000;
+  const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    service,
+    http,
+    close() {
+      closing ??= (async () => {
+        await service.drain();
+        await http.close();
+      })();
+      return closing;
+    },
+  };
+}
