@@ -180,8 +180,13 @@ export class InferenceService {
     const priority = numberParam(params, 'priority');
     const timeoutUs = numberParam(params, 'timeout');
     this.inFlight++;
+    const started = performance.now();
     try {
-      const { outputs } = await mv.infer(inputs, { priority, timeoutUs, signal: request.signal });
+      const { outputs, timing } = await mv.infer(inputs, { priority, timeoutUs, signal: request.signal }).catch((err: unknown) => {
+        mv.stats.recordFailure(Math.round((performance.now() - started) * 1e6));
+        throw err;
+      });
+      mv.stats.recordSuccess(Math.round((performance.now() - started) * 1e6), timing.queueNs, timing.computeNs);
       const selected = request.outputs
         ? request.outputs.map((o) => outputs.find((t) => t.name === o.name)!)
         : outputs;

@@ -14,6 +14,7 @@ import type { ModelConfig } from './model-config.js';
 import type { Datatype, Tensor } from './tensor.js';
 import { DATATYPES, datatypeFromOrt } from './tensor.js';
 import type { ModelState, TensorMetadata } from './types.js';
+import { VersionStats } from './stats.js';
 
 export interface ModelVersionOptions {
   name: string;
@@ -57,6 +58,7 @@ export class ModelVersion implements Executor {
   batcher?: DynamicBatcher;
   /** milliseconds from start of load to READY */
   loadMs = 0;
+  readonly stats = new VersionStats();
   private instances: (WorkerInstance | undefined)[] = [];
   private closed = false;
 
@@ -93,7 +95,12 @@ export class ModelVersion implements Executor {
         maxQueueDelayUs: this.config.maxQueueDelayUs,
         maxQueueSize: this.config.maxQueueSize,
         defaultPriorityLevel: this.config.defaultPriorityLevel,
-      }, batchable, this.options.observer);
+      }, batchable, {
+        onExecution: (size, ns) => {
+          this.stats.recordExecution(size, ns);
+          this.options.observer?.onExecution?.(size, ns);
+        },
+      });
       // One inference per instance before READY, so the first real request is not the slow one.
       const warm = this.inputs.map(warmupTensor);
       await Promise.all(this.instances.map((i) => i!.run(warm.map(toWire))));

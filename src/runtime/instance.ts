@@ -83,21 +83,23 @@ export class WorkerInstance {
     });
   }
 
-  /** Stops the worker once it has answered everything in flight. */
+  /**
+   * Stops the worker once it has answered everything in flight. No terminate() fallback:
+   * terminating a thread inside onnxruntime's native run() aborts the whole process.
+   */
   async close(): Promise<void> {
     if (this.exited) return;
     this.closing = true;
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     const message: ToWorker = { kind: 'close' };
     this.worker.postMessage(message);
-    const timer = setTimeout(() => void this.worker.terminate(), 5000);
     await exited;
-    clearTimeout(timer);
   }
 
-  /** Kills the thread abruptly: what a native crash looks like from the outside (used by tests). */
-  async kill(): Promise<void> {
-    await this.worker.terminate();
+  /** Fault injection: the worker dies with an uncaught error on its next run. */
+  crashOnNextRun(): void {
+    const message: ToWorker = { kind: 'crash-on-next-run' };
+    this.worker.postMessage(message);
   }
 
   private settle(message: FromWorker): void {

@@ -49,9 +49,21 @@ async function main(): Promise<void> {
   }
   post({ kind: 'ready', inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) });
 
+  let crashOnNextRun = false;
   port.on('message', (message: ToWorker) => {
     if (message.kind === 'close') {
       void session.release().finally(() => port.close());
+      return;
+    }
+    if (message.kind === 'crash-on-next-run') {
+      crashOnNextRun = true;
+      return;
+    }
+    if (crashOnNextRun) {
+      // An uncaught error kills this thread the way a fatal bug would, mid-request.
+      setImmediate(() => {
+        throw new Error('simulated crash (fault injection)');
+      });
       return;
     }
     void run(session, message.id, message.feeds, message.outputNames);

@@ -21,7 +21,11 @@ export interface WireValueMetadata {
 }
 
 /** Main → worker messages. */
-export type ToWorker = { kind: 'run'; id: number; feeds: WireTensor[]; outputNames?: string[] } | { kind: 'close' };
+export type ToWorker =
+  | { kind: 'run'; id: number; feeds: WireTensor[]; outputNames?: string[] }
+  | { kind: 'close' }
+  /** fault injection: die with an uncaught error during the next run (tests, chaos drills) */
+  | { kind: 'crash-on-next-run' };
 
 /** Worker → main messages. */
 export type FromWorker =

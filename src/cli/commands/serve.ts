@@ -30,6 +30,7 @@ interface ServeFlags {
   maxBodyMb: number;
   logLevel: string;
   example?: boolean;
+  exitTimeoutSecs: number;
 }
 
 export function registerServe(program: Command): void {
@@ -45,6 +46,7 @@ export function registerServe(program: Command): void {
     .option('--max-queue <n>', 'queued requests per model version before 503; 0 = unbounded [default: 1024]', integer(0))
     .option('--intra-op-threads <n>', 'onnxruntime threads per instance [default: onnxruntime decides]', integer(1))
     .option('--max-body-mb <mb>', 'largest request body, MiB', integer(1), 64)
+    .option('--exit-timeout-secs <s>', 'on SIGTERM, longest wait for in-flight requests before exiting anyway', integer(0), 30)
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--example', 'also serve the bundled digits example (trained on first use)')
     .action(async (paths: string[], flags: ServeFlags) => {
@@ -77,6 +79,10 @@ export function registerServe(program: Command): void {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'draining: readiness is false, finishing in-flight requests');
+        setTimeout(() => {
+          logger.error({ exit_timeout_secs: flags.exitTimeoutSecs }, 'in-flight requests did not finish in time; exiting');
+          process.exit(1);
+        }, flags.exitTimeoutSecs * 1000).unref();
         server.close().then(
           () => {
             logger.info('stopped');

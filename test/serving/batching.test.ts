@@ -1,0 +1,76 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server.js';
+import { affineExpected, tempDir, writeAffine, writeRowSum, writeSlow } from '../helpers/models.js';
+import { postJson } from '../helpers/http.js';
+
+type Out = { outputs: { shape: number[]; data: number[] }[]; error?: string };
+
+describe('dynamic batching', () => {
+  let server: RunningServer;
+  before(async () => {
+    const repo = tempDir();
+    await writeAffine(repo, 'affine', 1, { max_batch_size: 16, dynamic_batching: { max_queue_delay_microseconds: 20000 } });
+    await writeRowSum(repo, 'rowsum');
+    await writeSlow(repo, 'slow', 24, { max_batch_size: 4096, dynamic_batching: { max_queue_delay_microseconds: 0, default_queue_policy: { max_queue_size: 2 } } });
+    server = await startServer({ paths: [repo], port: 0 });
+  });
+  after(() => server.close());
+
+  test('concurrent requests of mixed batch sizes each get exactly their own rows back', async () => {
+    const stats = server.service.resolve('affine').stats;
+    const before = { executions: stats.executionCount, inferences: stats.inferenceCount };
+    const sizes = [1, 3, 2, 5, 1, 4, 2, 1, 3, 6, 1, 2];
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 10 - 5;
+    const requests = sizes.map((n) => Array.from({ length: n }, () => [rand(), rand(), rand(), rand()]));
+    const answers = await Promise.all(requests.map((rows) =>
+      postJson(`${server.url}/v2/models/affine/infer`, { inputs: [{ name: 'input', shape: [rows.length, 4], datatype: 'FP32', data: rows }] })));
+    answers.forEach((a, k) => {
+      assert.equal(a.status, 200);
+      const out = (a.body as unknown as Out).outputs[0]!;
+      assert.deepEqual(out.shape, [requests[k]!.length, 3]);
+      const expected = requests[k]!.flatMap((r) => affineExpected(r));
+      out.data.forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < 1e-3, `request ${k} value ${i}: ${v} vs ${expected[i]}`));
+    });
+    const executions = stats.executionCount - before.executions;
+    const rows = stats.inferenceCount - before.inferences;
+    assert.equal(rows, sizes.reduce((a, b) => a + b, 0));
+    assert.ok(executions < sizes.length, `expected fewer batches than requests, got ${executions} for ${sizes.length}`);
+    for (const size of stats.batches.keys()) assert.ok(size <= 16, `batch of ${size} rows exceeds max_batch_size 16`);
+  });
+
+  test('requests whose non-batch dimensions differ go to separate batches', async () => {
+    const widths = [3, 5, 3, 7, 5, 3];
+    const answers = await Promise.all(widths.map((w, k) => {
+      const row = Array.from({ length: w }, (_, i) => i + k);
+      return postJson(`${server.url}/v2/models/rowsum/infer`, { inputs: [{ name: 'input', shape: [1, w], datatype: 'FP32', data: [row] }] })
+        .then((a) => ({ a, sum: row.reduce((s, x) => s + x, 0) }));
+    }));
+    for (const { a, sum } of answers) {
+      assert.equal(a.status, 200, JSON.stringify(a.body));
+      assert.deepEqual((a.body as unknown as Out).outputs[0]!.data, [sum]);
+    }
+  });
+
+  test('a full queue answers 503 with Retry-After; timeouts answer 503 "Request timeout expired"', async () => {
+    const big = (rows: number) => ({ inputs: [{ name: 'input', shape: [rows, 512], datatype: 'FP32', data: new Array(rows * 512).fill(0.5) }] });
+    const url = `${server.url}/v2/models/slow/infer`;
+    const long = postJson(url, big(1024)); // occupies the only instance
+    await new Promise((r) => setTimeout(r, 100));
+    const timed = postJson(url, { ...big(1), parameters: { timeout: 50000 } }); // 50 ms in the queue at most
+    const queued = [postJson(url, big(1))];
+    await new Promise((r) => setTimeout(r, 20));
+    const overflow = await postJson(url, big(1)); // queue holds 2: this one is refused
+    assert.equal(overflow.status, 503);
+    assert.match(String(overflow.body.error), /Exceeds maximum queue size \(2\)/);
+    assert.equal(overflow.headers.get('retry-after'), '1');
+    const t = await timed;
+    assert.equal(t.status, 503);
+    assert.equal(t.body.error, 'Request timeout expired');
+    assert.ok(t.headers.get('retry-after'));
+    assert.equal((await long).status, 200);
+    for (const q of await Promise.all(queued)) assert.equal(q.status, 200);
+  });
+});

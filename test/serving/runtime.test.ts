@@ -1,0 +1,62 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server.js';
+import { tempDir, writeSlow } from '../helpers/models.js';
+import { postJson } from '../helpers/http.js';
+
+const big = (rows: number) => ({ inputs: [{ name: 'input', shape: [rows, 512], datatype: 'FP32', data: new Array(rows * 512).fill(0.25) }] });
+
+async function waitFor(condition: () => boolean, ms = 10000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('worker-thread runtime', () => {
+  let server: RunningServer;
+  before(async () => {
+    const repo = tempDir();
+    await writeSlow(repo, 'slow', 48, { max_batch_size: 8192 });
+    server = await startServer({ paths: [repo], port: 0 });
+  });
+  after(() => server.close());
+
+  test('the event loop stays free: /v2/health/live answers within 50 ms during a long inference', async () => {
+    const url = `${server.url}/v2/models/slow/infer`;
+    const started = performance.now();
+    const long = postJson(url, big(4096));
+    await waitFor(() => server.service.resolve('slow').batcher!.inFlight === 1);
+    const latencies: number[] = [];
+    let stillRunning = 0;
+    for (let i = 0; i < 10; i++) {
+      const t0 = performance.now();
+      const res = await fetch(`${server.url}/v2/health/live`);
+      latencies.push(performance.now() - t0);
+      assert.equal(res.status, 200);
+      if (server.service.resolve('slow').batcher!.inFlight > 0) stillRunning++;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const answer = await long;
+    const longMs = performance.now() - started;
+    assert.equal(answer.status, 200);
+    assert.ok(stillRunning >= 5, `the long inference should overlap the probes (it took ${longMs.toFixed(0)} ms)`);
+    const worst = Math.max(...latencies);
+    assert.ok(worst < 50, `slowest liveness probe took ${worst.toFixed(1)} ms`);
+  });
+
+  test('a crashed worker fails its in-flight request with 500 and is replaced', async () => {
+    const url = `${server.url}/v2/models/slow/infer`;
+    const mv = server.service.resolve('slow');
+    mv.workerInstances[0]!.crashOnNextRun();
+    const failed = await postJson(url, big(4));
+    assert.equal(failed.status, 500);
+    assert.match(String(failed.body.error), /model instance crashed: simulated crash/);
+    // The replacement takes new requests without a restart of the server.
+    const next = await postJson(url, big(2));
+    assert.equal(next.status, 200, JSON.stringify(next.body));
+    assert.equal(mv.workerInstances.filter((i) => i?.alive).length, 1);
+  });
+});
