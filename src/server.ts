@@ -7,7 +7,8 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { InferenceService } from './core/inference-service.js';
 import type { ModelConfig } from './core/model-config.js';
-import { discoverModels } from './core/repository.js';
+import { ModelControl } from './core/model-control.js';
+import type { ModelControlMode } from './core/model-control.js';
 import { buildHttpApp } from './http/app.js';
 
 export interface ServeOptions {
@@ -21,12 +22,15 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** a pino logger; default: silent */
   logger?: Logger;
+  /** Triton's model control modes; default none */
+  modelControl?: { mode: ModelControlMode; startupModels?: string[]; pollSecs?: number };
 }
 
 export interface RunningServer {
   url: string;
   port: number;
   service: InferenceService;
+  control: ModelControl;
   http: FastifyInstance;
   /** graceful: readiness false, finish in-flight requests, stop workers, close sockets */
   close(): Promise<void>;
@@ -34,10 +38,10 @@ export interface RunningServer {
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: 'silent' });
-  const sources = discoverModels(options.paths);
   const service = new InferenceService({ defaults: options.defaults, log: logger });
-  await service.loadModels(sources);
-  const http = buildHttpApp(service, { bodyLimit: options.bodyLimit, logger });
+  const control = new ModelControl(service, options.paths, { ...(options.modelControl ?? { mode: 'none' }), log: logger });
+  await control.start();
+  const http = buildHttpApp(service, { bodyLimit: options.bodyLimit, logger }, control);
   await http.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port ?? 8000;
@@ -47,9 +51,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     service,
+    control,
     http,
     close() {
       closing ??= (async () => {
+        await control.stop();
         await service.drain();
         await http.close();
       })();

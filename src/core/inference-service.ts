@@ -9,10 +9,22 @@ import { ModelVersion } from './model-version.js';
 import type { ModelSource } from './repository.js';
 import type { InferRequest, InferResponse, ModelMetadata, ModelVersionStatus } from './types.js';
 import { batchSizeOf, validateInputs, validateOutputs } from './validate.js';
+import { statSync } from 'node:fs';
+import { configView, statisticsView } from './triton-views.js';
+
+/** Identifies a model file's content cheaply (size + mtime), to notice changed files on reload. */
+function fileFingerprint(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.size}:${st.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
+}
 
 export const SERVER_NAME = 'berth';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['binary_tensor_data', 'schedule_policy', 'parameters'];
+export const EXTENSIONS = ['binary_tensor_data', 'schedule_policy', 'parameters', 'model_configuration', 'statistics', 'model_repository'];
 
 export interface ServiceOptions {
   /** defaults for every model, overridden by each model's config.json */
@@ -33,6 +45,7 @@ interface ModelEntry {
 
 export class InferenceService {
   private readonly models = new Map<string, ModelEntry>();
+  private readonly loadLocks = new Map<string, Promise<void>>();
   private readonly defaults: ModelConfig;
   private draining = false;
   private inFlight = 0;
@@ -44,41 +57,103 @@ export class InferenceService {
 
   /** Loads every source; failures are recorded per model, never thrown. */
   async loadModels(sources: readonly ModelSource[]): Promise<void> {
-    await Promise.all(sources.map((s) => this.loadModel(s)));
+    await Promise.all(sources.map((s) => this.loadSource(s)));
   }
 
-  private async loadModel(source: ModelSource): Promise<void> {
-    const entry: ModelEntry = { name: source.name, source, config: this.defaults, versions: new Map() };
-    this.models.set(source.name, entry);
+  /**
+   * Loads or reloads one model without downtime: new and changed versions are loaded and
+   * warmed beside the live ones, then the version map is swapped in one step, then versions
+   * that left are drained (their queued and running requests finish) and unloaded. A failed
+   * reload leaves what was serving in place. Loads of one model are serialised.
+   */
+  loadSource(source: ModelSource, options: { configOverride?: unknown } = {}): Promise<void> {
+    const previous = this.loadLocks.get(source.name) ?? Promise.resolve();
+    const next = previous.then(() => this.doLoad(source, options), () => this.doLoad(source, options));
+    this.loadLocks.set(source.name, next);
+    return next;
+  }
+
+  private async doLoad(source: ModelSource, options: { configOverride?: unknown }): Promise<void> {
+    const log = this.options.log;
+    const existing = this.models.get(source.name);
+    const configFile = options.configOverride ?? source.configFile;
+    let config: ModelConfig;
     try {
-      entry.config = resolveConfig(source.configFile, this.defaults, source.configPath ?? source.name);
+      config = resolveConfig(configFile, this.defaults, options.configOverride ? 'config override' : source.configPath ?? source.name);
     } catch (err) {
-      entry.error = (err as Error).message;
-      this.options.log?.error({ model: source.name }, `model '${source.name}' not loaded: ${entry.error}`);
-      return;
+      return this.recordModelError(source, existing, (err as Error).message);
     }
-    const wanted = selectVersions(entry.config.versionPolicy, [...source.versions.keys()]);
+    const wanted = selectVersions(config.versionPolicy, [...source.versions.keys()]);
     if (wanted.length === 0) {
-      entry.error = source.versions.size === 0 ? 'no version directories (expected NAME/1/model.onnx)' : 'the version policy selects no version';
-      this.options.log?.error({ model: source.name }, `model '${source.name}' not loaded: ${entry.error}`);
-      return;
+      const why = source.versions.size === 0 ? 'no version directories (expected NAME/1/model.onnx)' : 'the version policy selects no version';
+      return this.recordModelError(source, existing, why);
     }
-    await Promise.all(wanted.map(async (v) => {
+    const entry: ModelEntry = existing ?? { name: source.name, source, config, versions: new Map() };
+    if (!existing) this.models.set(source.name, entry);
+    const sameConfig = JSON.stringify(config) === JSON.stringify(entry.config);
+    const next = new Map<string, ModelVersion>();
+    const loading: ModelVersion[] = [];
+    for (const v of wanted) {
+      const version = String(v);
+      const path = source.versions.get(v)!;
+      const fingerprint = fileFingerprint(path);
+      const live = entry.versions.get(version);
+      if (live && live.state === 'READY' && sameConfig && live.path === path && live.fingerprint === fingerprint) {
+        next.set(version, live); // unchanged: keep serving it
+        continue;
+      }
       const mv = new ModelVersion({
         name: source.name,
-        version: String(v),
-        path: source.versions.get(v)!,
-        config: entry.config,
-        onInstanceCrash: (reason) => this.options.log?.error({ model: source.name, version: String(v) }, `model instance crashed, restarting it: ${reason}`),
+        version,
+        path,
+        config,
+        fingerprint,
+        onInstanceCrash: (reason) => log?.error({ model: source.name, version }, `model instance crashed, restarting it: ${reason}`),
       });
-      entry.versions.set(String(v), mv);
-      await mv.load();
+      loading.push(mv);
+      next.set(version, mv);
+      // A first load shows its versions as LOADING; a reload keeps the live map until the swap.
+      if (!live) entry.versions.set(version, mv);
+    }
+    await Promise.all(loading.map((mv) => mv.load()));
+    for (const mv of loading) {
       if (mv.state === 'READY') {
-        this.options.log?.info({ model: source.name, version: mv.version, load_ms: Math.round(mv.loadMs), batching: mv.batching }, `model '${source.name}' version ${mv.version} ready`);
+        log?.info({ model: mv.name, version: mv.version, load_ms: Math.round(mv.loadMs), batching: mv.batching }, `model '${mv.name}' version ${mv.version} ready`);
       } else {
-        this.options.log?.error({ model: source.name, version: mv.version }, `model '${source.name}' version ${mv.version} not ready: ${mv.reason}`);
+        log?.error({ model: mv.name, version: mv.version }, `model '${mv.name}' version ${mv.version} not ready: ${mv.reason}`);
+        const live = entry.versions.get(mv.version);
+        if (live && live !== mv && live.state === 'READY') next.set(mv.version, live); // failed reload: keep the old one
       }
+    }
+    // The switch: one synchronous assignment, so no request sees a half-updated model.
+    const retired = [...entry.versions.values()].filter((old) => ![...next.values()].includes(old));
+    entry.versions = next;
+    entry.config = config;
+    entry.source = source;
+    entry.error = undefined;
+    await Promise.all(retired.map(async (old) => {
+      await old.unload();
+      log?.info({ model: old.name, version: old.version }, `model '${old.name}' version ${old.version} unloaded`);
     }));
+  }
+
+  private recordModelError(source: ModelSource, existing: ModelEntry | undefined, message: string): void {
+    this.options.log?.error({ model: source.name }, `model '${source.name}' not loaded: ${message}`);
+    if (existing && this.pickVersion(existing)) return; // keep serving what works
+    this.models.set(source.name, { name: source.name, source, config: this.defaults, versions: existing?.versions ?? new Map(), error: message });
+  }
+
+  /** Drains and unloads every version of a model, then forgets it. */
+  async unloadModel(name: string): Promise<void> {
+    const entry = this.entry(name);
+    await (this.loadLocks.get(name) ?? Promise.resolve()).catch(() => undefined);
+    this.models.delete(name);
+    await Promise.all([...entry.versions.values()].map((v) => v.unload()));
+    this.options.log?.info({ model: name }, `model '${name}' unloaded`);
+  }
+
+  isLoaded(name: string): boolean {
+    return this.models.has(name);
   }
 
   /** Server readiness: not draining and every model has a ready version (Triton's strict readiness). */
@@ -150,6 +225,22 @@ export class InferenceService {
 
   modelConfig(name: string): ModelConfig {
     return this.entry(name).config;
+  }
+
+  /** Triton-shaped effective configuration (GET /v2/models/{m}/config). */
+  modelConfigView(name: string, version?: string): Record<string, unknown> {
+    return configView(this.resolve(name, version));
+  }
+
+  /** Triton-shaped statistics for all models, one model, or one version. */
+  statistics(name?: string, version?: string): { model_stats: Record<string, unknown>[] } {
+    if (name === undefined) {
+      const all = [...this.models.values()].flatMap((e) => [...e.versions.values()]).filter((v) => v.state === 'READY');
+      return { model_stats: all.map(statisticsView) };
+    }
+    const entry = this.entry(name);
+    if (version !== undefined) return { model_stats: [statisticsView(this.resolve(name, version))] };
+    return { model_stats: [...entry.versions.values()].map(statisticsView) };
   }
 
   modelMetadata(name: string, version?: string): ModelMetadata {

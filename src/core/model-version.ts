@@ -21,6 +21,8 @@ export interface ModelVersionOptions {
   version: string;
   path: string;
   config: ModelConfig;
+  /** identifies the file's content at load time (to notice changes) */
+  fingerprint?: string;
   /** the model as bytes when it was rewritten in memory (e.g. an opset upgrade) */
   modelBytes?: Uint8Array;
   observer?: BatchObserver;
@@ -51,6 +53,7 @@ export class ModelVersion implements Executor {
   readonly version: string;
   readonly path: string;
   readonly config: ModelConfig;
+  readonly fingerprint?: string;
   state: ModelState = 'LOADING';
   reason = '';
   inputs: TensorMetadata[] = [];
@@ -67,6 +70,7 @@ export class ModelVersion implements Executor {
     this.version = options.version;
     this.path = options.path;
     this.config = options.config;
+    this.fingerprint = options.fingerprint;
   }
 
   get slots(): number {

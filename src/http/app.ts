@@ -10,6 +10,8 @@ import { BerthError, invalidArgument, notFound } from '../core/errors.js';
 import type { InferenceService } from '../core/inference-service.js';
 import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from '../core/inference-service.js';
 import { sendError } from './errors.js';
+import { registerExtensionRoutes } from './extension-routes.js';
+import type { ModelControl } from '../core/model-control.js';
 import { decodeInferRequest, encodeInferResponse, headerLength, metadataTensor } from './v2-codec.js';
 import { decodePredictRequest, encodePredictions } from './v1-codec.js';
 
@@ -54,7 +56,7 @@ function compress(request: FastifyRequest, reply: FastifyReply, body: Buffer | s
   return body;
 }
 
-export function buildHttpApp(service: InferenceService, options: HttpOptions = {}): FastifyInstance {
+export function buildHttpApp(service: InferenceService, options: HttpOptions = {}, control?: ModelControl): FastifyInstance {
   const app = Fastify({
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
@@ -176,6 +178,7 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
     }
   });
 
+  registerExtensionRoutes(app, service, control);
   return app;
 }
 

@@ -4,6 +4,7 @@ import { startServer } from '../../src/server.js';
 import type { RunningServer } from '../../src/server.js';
 import { affineExpected, tempDir, writeAffine, writeRowSum, writeSlow } from '../helpers/models.js';
 import { postJson } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Out = { outputs: { shape: number[]; data: number[] }[]; error?: string };
 
@@ -57,11 +58,12 @@ describe('dynamic batching', () => {
   test('a full queue answers 503 with Retry-After; timeouts answer 503 "Request timeout expired"', async () => {
     const big = (rows: number) => ({ inputs: [{ name: 'input', shape: [rows, 512], datatype: 'FP32', data: new Array(rows * 512).fill(0.5) }] });
     const url = `${server.url}/v2/models/slow/infer`;
-    const long = postJson(url, big(1024)); // occupies the only instance
-    await new Promise((r) => setTimeout(r, 100));
+    const batcher = server.service.resolve('slow').batcher!;
+    const long = postJson(url, big(4096)); // occupies the only instance for a good while
+    await waitFor(() => batcher.inFlight === 1);
     const timed = postJson(url, { ...big(1), parameters: { timeout: 50000 } }); // 50 ms in the queue at most
     const queued = [postJson(url, big(1))];
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => batcher.queueDepth === 2);
     const overflow = await postJson(url, big(1)); // queue holds 2: this one is refused
     assert.equal(overflow.status, 503);
     assert.match(String(overflow.body.error), /Exceeds maximum queue size \(2\)/);

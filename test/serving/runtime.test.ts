@@ -4,16 +4,9 @@ import { startServer } from '../../src/server.js';
 import type { RunningServer } from '../../src/server.js';
 import { tempDir, writeSlow } from '../helpers/models.js';
 import { postJson } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait.js';
 
 const big = (rows: number) => ({ inputs: [{ name: 'input', shape: [rows, 512], datatype: 'FP32', data: new Array(rows * 512).fill(0.25) }] });
-
-async function waitFor(condition: () => boolean, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('worker-thread runtime', () => {
   let server: RunningServer;
