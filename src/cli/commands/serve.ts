@@ -6,6 +6,7 @@ import { InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { startServer } from '../../server.js';
 import type { ModelConfig } from '../../core/model-config.js';
+import type { ModelControlMode } from '../../core/model-control.js';
 
 function integer(min: number) {
   return (value: string): number => {
@@ -31,7 +32,17 @@ interface ServeFlags {
   logLevel: string;
   example?: boolean;
   exitTimeoutSecs: number;
+  modelControl: ModelControlMode;
+  loadModel: string[];
+  repositoryPollSecs: number;
 }
+
+function mode(value: string): ModelControlMode {
+  if (value === 'none' || value === 'explicit' || value === 'poll') return value;
+  throw new InvalidArgumentError(`expected none, explicit or poll, got '${value}'`);
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function registerServe(program: Command): void {
   program
@@ -46,6 +57,9 @@ export function registerServe(program: Command): void {
     .option('--max-queue <n>', 'queued requests per model version before 503; 0 = unbounded [default: 1024]', integer(0))
     .option('--intra-op-threads <n>', 'onnxruntime threads per instance [default: onnxruntime decides]', integer(1))
     .option('--max-body-mb <mb>', 'largest request body, MiB', integer(1), 64)
+    .option('--model-control <mode>', 'none: load all at start; explicit: load via the repository API; poll: watch the repository', mode, 'none')
+    .option('--load-model <name>', 'explicit mode: load this model at start (repeatable; * = all)', collect, [])
+    .option('--repository-poll-secs <s>', 'poll mode: seconds between repository scans', integer(1), 15)
     .option('--exit-timeout-secs <s>', 'on SIGTERM, longest wait for in-flight requests before exiting anyway', integer(0), 30)
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--example', 'also serve the bundled digits example (trained on first use)')
@@ -72,6 +86,7 @@ export function registerServe(program: Command): void {
         defaults,
         bodyLimit: flags.maxBodyMb * 1024 * 1024,
         logger,
+        modelControl: { mode: flags.modelControl, startupModels: flags.loadModel, pollSecs: flags.repositoryPollSecs },
       });
       logger.info({ url: server.url, models: server.service.modelNames() }, `berth serving on ${server.url}`);
       let stopping = false;
