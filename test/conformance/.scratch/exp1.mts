@@ -1,0 +1,13 @@
+import { readdirSync } from 'node:fs';
+import { startServer } from '/work/main/src/server.ts';
+const root = '/usr/share/libonnx-testdata/data/node';
+const n = Number(process.argv[2] ?? 50);
+const names = readdirSync(root).sort().slice(0, n);
+const t0 = performance.now();
+const s = await startServer({ paths: names.map((x) => `${root}/${x}/model.onnx`), port: 0, defaults: { intraOpThreads: 1 } });
+const t1 = performance.now();
+console.log('load ms', Math.round(t1 - t0), 'rss MB', Math.round(process.memoryUsage().rss / 1e6));
+const st = s.service.versionStatuses();
+for (const x of st) if (x.state !== 'READY') console.log(x.name, x.reason.slice(0, 200));
+await s.close();
+console.log('close ms', Math.round(performance.now() - t1));
