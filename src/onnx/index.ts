@@ -37,3 +37,4 @@ export * from './builder.js';
 export { isExternal, externalRef, type ExternalRef } from './external.js';
 export { mapTensors, forEachTensor, allGraphs, type TensorSite } from './walk.js';
 export { inspectModel, formatSummary, type ModelSummary, type ValueSummary } from './inspect.js';
+export { readOpsetImports, defaultOpsetVersion, type OpsetImport } from './peek.js';
