@@ -9,7 +9,8 @@ import { InferenceService } from './core/inference-service.js';
 import type { ModelConfig } from './core/model-config.js';
 import { ModelControl } from './core/model-control.js';
 import type { ModelControlMode } from './core/model-control.js';
-import { buildHttpApp } from './http/app.js';
+import { buildHttpApp, DEFAULT_BODY_LIMIT } from './http/app.js';
+import { startGrpcServer } from './grpc/server.js';
 
 export interface ServeOptions {
   /** .onnx files, model directories or model repositories */
@@ -22,6 +23,10 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** a pino logger; default: silent */
   logger?: Logger;
+  /** gRPC port; 0 = any free port; undefined or null = no gRPC front end */
+  grpcPort?: number | null;
+  /** largest gRPC message, bytes (default: the HTTP body limit) */
+  grpcMaxMessageBytes?: number;
   /** Triton's model control modes; default none */
   modelControl?: { mode: ModelControlMode; startupModels?: string[]; pollSecs?: number };
 }
@@ -29,6 +34,8 @@ export interface ServeOptions {
 export interface RunningServer {
   url: string;
   port: number;
+  /** the gRPC port, when the gRPC front end is on */
+  grpcPort?: number;
   service: InferenceService;
   control: ModelControl;
   http: FastifyInstance;
@@ -43,6 +50,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   await control.start();
   const http = buildHttpApp(service, { bodyLimit: options.bodyLimit, logger }, control);
   await http.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
+  const grpc = options.grpcPort === undefined || options.grpcPort === null
+    ? undefined
+    : await startGrpcServer({
+        service,
+        control,
+        host: options.host ?? '127.0.0.1',
+        port: options.grpcPort,
+        maxMessageBytes: options.grpcMaxMessageBytes ?? options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+        logger,
+      });
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port ?? 8000;
   const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
@@ -50,6 +67,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
+    grpcPort: grpc?.port,
     service,
     control,
     http,
@@ -57,7 +75,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       closing ??= (async () => {
         await control.stop();
         await service.drain();
-        await http.close();
+        await Promise.all([http.close(), grpc?.close()]);
       })();
       return closing;
     },

@@ -15,7 +15,7 @@ export interface ChildServer {
 }
 
 export async function startCliServer(args: string[], timeoutMs = 60000): Promise<ChildServer> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--grpc-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = once(child, 'exit');
   let log = '';
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));

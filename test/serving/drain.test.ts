@@ -12,7 +12,7 @@ describe('berth serve (the CLI process)', { skip: existsSync(CLI) ? false : 'dis
   test('SIGTERM drains: readiness turns false, the in-flight request finishes, exit code 0', async () => {
     const repo = tempDir();
     await writeSlow(repo, 'slow', 48, { max_batch_size: 8192 });
-    const child = spawn(process.execPath, [CLI, 'serve', repo, '--port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'serve', repo, '--port', '0', '--grpc-port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = once(child, 'exit');
     let log = '';
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));
@@ -49,7 +49,7 @@ describe('berth serve (the CLI process)', { skip: existsSync(CLI) ? false : 'dis
     help.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await helpExit;
     assert.match(out, /serve/);
-    const bad = spawn(process.execPath, [CLI, 'serve', '/no/such/place', '--port', '0']);
+    const bad = spawn(process.execPath, [CLI, 'serve', '/no/such/place', '--port', '0', '--grpc-port', '0']);
     const badExit = once(bad, 'exit');
     let err = '';
     bad.stderr.on('data', (d: Buffer) => (err += d.toString()));

@@ -23,6 +23,8 @@ export function berthHome(): string {
 interface ServeFlags {
   host: string;
   port: number;
+  grpcPort: number;
+  grpcMaxMessageMb?: number;
   instances?: number;
   maxBatchSize?: number;
   maxQueueDelayUs?: number;
@@ -51,6 +53,8 @@ export function registerServe(program: Command): void {
     .argument('[paths...]', '.onnx files, model directories (NAME/VERSION/model.onnx) or repositories of them')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'HTTP port (0 = any free port)', integer(0), 8000)
+    .option('--grpc-port <port>', 'gRPC port (0 disables gRPC)', integer(0), 8001)
+    .option('--grpc-max-message-mb <mb>', 'largest gRPC message, MiB [default: --max-body-mb]', integer(1))
     .option('--instances <n>', 'model instances (worker threads) per model version [default: 1]', integer(1))
     .option('--max-batch-size <n>', 'largest dynamic batch, rows; 0 disables batching [default: 32]', integer(0))
     .option('--max-queue-delay-us <us>', 'longest wait for a fuller batch, microseconds [default: 1000]', integer(0))
@@ -85,10 +89,12 @@ export function registerServe(program: Command): void {
         port: flags.port,
         defaults,
         bodyLimit: flags.maxBodyMb * 1024 * 1024,
+        grpcPort: flags.grpcPort === 0 ? null : flags.grpcPort,
+        grpcMaxMessageBytes: flags.grpcMaxMessageMb === undefined ? undefined : flags.grpcMaxMessageMb * 1024 * 1024,
         logger,
         modelControl: { mode: flags.modelControl, startupModels: flags.loadModel, pollSecs: flags.repositoryPollSecs },
       });
-      logger.info({ url: server.url, models: server.service.modelNames() }, `berth serving on ${server.url}`);
+      logger.info({ url: server.url, grpc_port: server.grpcPort, models: server.service.modelNames() }, `berth serving on ${server.url}${server.grpcPort ? ` (gRPC on port ${server.grpcPort})` : ''}`);
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) return;
