@@ -3,6 +3,8 @@
 import { Command } from 'commander';
 import { registerServe } from './commands/serve.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerConvert } from './commands/convert.js';
+import { registerPrune } from './commands/prune.js';
 import { SERVER_VERSION } from '../core/inference-service.js';
 
 const program = new Command();
@@ -13,6 +15,8 @@ program
 
 registerServe(program);
 registerInspect(program);
+registerConvert(program);
+registerPrune(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -118,6 +118,9 @@ export class InferenceService {
     await Promise.all(loading.map((mv) => mv.load()));
     for (const mv of loading) {
       if (mv.state === 'READY') {
+        if (mv.upgrade) {
+          log?.warn({ model: mv.name, version: mv.version, from_opset: mv.upgrade.from, to_opset: mv.upgrade.to, changes: mv.upgrade.changes }, `model '${mv.name}' version ${mv.version} uses opset ${mv.upgrade.from}, older than onnxruntime supports: upgraded to opset ${mv.upgrade.to} in memory (the file is unchanged)`);
+        }
         log?.info({ model: mv.name, version: mv.version, load_ms: Math.round(mv.loadMs), batching: mv.batching }, `model '${mv.name}' version ${mv.version} ready`);
       } else {
         log?.error({ model: mv.name, version: mv.version }, `model '${mv.name}' version ${mv.version} not ready: ${mv.reason}`);

@@ -6,7 +6,7 @@
 import { WorkerInstance } from '../runtime/instance.js';
 import type { InstanceSignature } from '../runtime/instance.js';
 import { fromWire, toWire } from '../runtime/wire.js';
-import type { WireValueMetadata } from '../runtime/wire.js';
+import type { OpsetUpgrade, WireValueMetadata } from '../runtime/wire.js';
 import { DynamicBatcher } from './batcher.js';
 import type { BatchObserver, Executor, RequestTiming } from './batcher.js';
 import { BerthError, internal, unavailable } from './errors.js';
@@ -59,6 +59,8 @@ export class ModelVersion implements Executor {
   inputs: TensorMetadata[] = [];
   outputs: TensorMetadata[] = [];
   batcher?: DynamicBatcher;
+  /** set when an old model was upgraded to a newer opset in memory to load */
+  upgrade?: OpsetUpgrade;
   /** milliseconds from start of load to READY */
   loadMs = 0;
   readonly stats = new VersionStats();
@@ -91,6 +93,7 @@ export class ModelVersion implements Executor {
       this.instances = created.map((r) => (r.status === 'fulfilled' ? r.value.instance : undefined));
       if (failure) throw (failure as PromiseRejectedResult).reason;
       const signature = (created[0] as PromiseFulfilledResult<{ signature: InstanceSignature }>).value.signature;
+      this.upgrade = signature.upgrade;
       this.inputs = signature.inputs.map((m) => toMetadata(m, 'input'));
       this.outputs = signature.outputs.map((m) => toMetadata(m, 'output'));
       const batchable = [...this.inputs, ...this.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);

@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { FromWorker, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
+import type { FromWorker, OpsetUpgrade, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
 import { transferList } from './wire.js';
 import type { SessionWorkerData } from './session-worker.js';
 import { BerthError, internal } from '../core/errors.js';
@@ -25,6 +25,8 @@ function spawnWorker(workerData: SessionWorkerData): Worker {
 export interface InstanceSignature {
   inputs: WireValueMetadata[];
   outputs: WireValueMetadata[];
+  /** set when an old model was upgraded in memory to load */
+  upgrade?: OpsetUpgrade;
 }
 
 interface Pending {
@@ -47,7 +49,7 @@ export class WorkerInstance {
     this.worker = spawnWorker(options);
     this.ready = new Promise((resolve, reject) => {
       const onMessage = (message: FromWorker): void => {
-        if (message.kind === 'ready') resolve({ inputs: message.inputs, outputs: message.outputs });
+        if (message.kind === 'ready') resolve({ inputs: message.inputs, outputs: message.outputs, upgrade: message.upgrade });
         else if (message.kind === 'load-error') reject(new Error(message.message));
         else this.settle(message);
       };

@@ -5,7 +5,10 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { FromWorker, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
+import { statSync } from 'node:fs';
+import type { FromWorker, OpsetUpgrade, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
+import { defaultOpsetVersion, encodeModel, loadModel, readOpsetImports } from '../onnx/index.js';
+import { RUNTIME_MIN_OPSET, RUNTIME_UPGRADE_OPSET, convertOpset } from '../convert/index.js';
 import { ownedArray, transferList } from './wire.js';
 import type { NumericArray } from '../core/tensor.js';
 
@@ -39,15 +42,14 @@ async function main(): Promise<void> {
   if (data.intraOpNumThreads !== undefined) options.intraOpNumThreads = data.intraOpNumThreads;
   if (data.interOpNumThreads !== undefined) options.interOpNumThreads = data.interOpNumThreads;
   let session: ort.InferenceSession;
+  let upgrade: OpsetUpgrade | undefined;
   try {
-    session = data.modelBytes
-      ? await ort.InferenceSession.create(data.modelBytes, options)
-      : await ort.InferenceSession.create(data.modelPath, options);
+    ({ session, upgrade } = await createSession(options));
   } catch (err) {
     post({ kind: 'load-error', message: err instanceof Error ? err.message : String(err) });
     return;
   }
-  post({ kind: 'ready', inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) });
+  post({ kind: 'ready', inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata), upgrade });
 
   let crashOnNextRun = false;
   port.on('message', (message: ToWorker) => {
@@ -68,6 +70,39 @@ async function main(): Promise<void> {
     }
     void run(session, message.id, message.feeds, message.outputNames);
   });
+}
+
+/**
+ * Creates the session. Models older than onnxruntime supports (opset < 7) are upgraded to
+ * opset 13 in memory first; a model whose kernels onnxruntime no longer has ("Could not find an
+ * implementation") is retried once upgraded. Both happen here, off the main thread.
+ */
+async function createSession(options: ort.InferenceSession.SessionOptions): Promise<{ session: ort.InferenceSession; upgrade?: OpsetUpgrade }> {
+  if (data.modelBytes) return { session: await ort.InferenceSession.create(data.modelBytes, options) };
+  let opset: number | undefined;
+  try {
+    opset = defaultOpsetVersion(readOpsetImports(data.modelPath, statSync(data.modelPath).size));
+  } catch {
+    // not a readable ModelProto: let onnxruntime report the problem in its own words
+  }
+  const upgraded = async (): Promise<{ session: ort.InferenceSession; upgrade: OpsetUpgrade }> => {
+    const { model, report } = convertOpset(await loadModel(data.modelPath), RUNTIME_UPGRADE_OPSET);
+    const changes = report.summary.map((c) => `${c.from} → ${c.to}: ${c.change}${c.count > 1 ? ` (${c.count} nodes)` : ''}`);
+    const session = await ort.InferenceSession.create(encodeModel(model), options);
+    return { session, upgrade: { from: opset!, to: RUNTIME_UPGRADE_OPSET, changes } };
+  };
+  if (opset !== undefined && opset < RUNTIME_MIN_OPSET) return upgraded();
+  try {
+    return { session: await ort.InferenceSession.create(data.modelPath, options) };
+  } catch (err) {
+    const missingKernel = err instanceof Error && /Could not find an implementation/.test(err.message);
+    if (!missingKernel || opset === undefined || opset >= RUNTIME_UPGRADE_OPSET) throw err;
+    try {
+      return await upgraded();
+    } catch {
+      throw err; // the original error says more than the failed upgrade
+    }
+  }
 }
 
 async function run(session: ort.InferenceSession, id: number, feeds: WireTensor[], outputNames?: string[]): Promise<void> {

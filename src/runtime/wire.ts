@@ -20,6 +20,13 @@ export interface WireValueMetadata {
   shape: (number | string)[];
 }
 
+/** An opset upgrade applied in memory while loading an old model. */
+export interface OpsetUpgrade {
+  from: number;
+  to: number;
+  changes: string[];
+}
+
 /** Main → worker messages. */
 export type ToWorker =
   | { kind: 'run'; id: number; feeds: WireTensor[]; outputNames?: string[] }
@@ -29,7 +36,7 @@ export type ToWorker =
 
 /** Worker → main messages. */
 export type FromWorker =
-  | { kind: 'ready'; inputs: WireValueMetadata[]; outputs: WireValueMetadata[] }
+  | { kind: 'ready'; inputs: WireValueMetadata[]; outputs: WireValueMetadata[]; upgrade?: OpsetUpgrade }
   | { kind: 'load-error'; message: string }
   | { kind: 'result'; id: number; outputs: WireTensor[] }
   | { kind: 'error'; id: number; message: string };
