@@ -5,6 +5,9 @@ import { registerServe } from './commands/serve.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerConvert } from './commands/convert.js';
 import { registerPrune } from './commands/prune.js';
+import { registerQuantize } from './commands/quantize.js';
+import { registerEval } from './commands/eval.js';
+import { registerOptimize } from './commands/optimize.js';
 import { SERVER_VERSION } from '../core/inference-service.js';
 
 const program = new Command();
@@ -17,6 +20,9 @@ registerServe(program);
 registerInspect(program);
 registerConvert(program);
 registerPrune(program);
+registerQuantize(program);
+registerEval(program);
+registerOptimize(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
