@@ -2,7 +2,10 @@
  * The serving core's facade: what the HTTP and gRPC front ends call. It knows models and
  * versions, readiness and draining, and turns protocol-neutral requests into batcher work.
  */
-import { BerthError, invalidArgument, notFound, unavailable } from './errors.js';
+import { randomUUID } from 'node:crypto';
+import { BerthError, asBerthError, invalidArgument, notFound, unavailable } from './errors.js';
+import type { InferenceObserver, RequestRecord } from './observer.js';
+import type { Tensor } from './tensor.js';
 import type { ModelConfig } from './model-config.js';
 import { DEFAULT_CONFIG, resolveConfig, selectVersions } from './model-config.js';
 import { ModelVersion } from './model-version.js';
@@ -46,6 +49,7 @@ interface ModelEntry {
 export class InferenceService {
   private readonly models = new Map<string, ModelEntry>();
   private readonly loadLocks = new Map<string, Promise<void>>();
+  private readonly observers: InferenceObserver[] = [];
   private readonly defaults: ModelConfig;
   private draining = false;
   private inFlight = 0;
@@ -108,7 +112,11 @@ export class InferenceService {
         path,
         config,
         fingerprint,
-        onInstanceCrash: (reason) => log?.error({ model: source.name, version }, `model instance crashed, restarting it: ${reason}`),
+        onInstanceCrash: (reason) => {
+          log?.error({ model: source.name, version }, `model instance crashed, restarting it: ${reason}`);
+          for (const o of this.observers) o.onInstanceCrash?.(source.name, version, reason);
+        },
+        observer: { onExecution: (size, ns) => { for (const o of this.observers) o.onExecution?.(source.name, version, size, ns); } },
       });
       loading.push(mv);
       next.set(version, mv);
@@ -122,6 +130,7 @@ export class InferenceService {
           log?.warn({ model: mv.name, version: mv.version, from_opset: mv.upgrade.from, to_opset: mv.upgrade.to, changes: mv.upgrade.changes }, `model '${mv.name}' version ${mv.version} uses opset ${mv.upgrade.from}, older than onnxruntime supports: upgraded to opset ${mv.upgrade.to} in memory (the file is unchanged)`);
         }
         log?.info({ model: mv.name, version: mv.version, load_ms: Math.round(mv.loadMs), batching: mv.batching }, `model '${mv.name}' version ${mv.version} ready`);
+        for (const o of this.observers) o.onModelLoaded?.(mv.name, mv.version, mv.loadMs);
       } else {
         log?.error({ model: mv.name, version: mv.version }, `model '${mv.name}' version ${mv.version} not ready: ${mv.reason}`);
         const live = entry.versions.get(mv.version);
@@ -136,6 +145,7 @@ export class InferenceService {
     entry.error = undefined;
     await Promise.all(retired.map(async (old) => {
       await old.unload();
+      for (const o of this.observers) o.onModelUnloaded?.(old.name, old.version);
       log?.info({ model: old.name, version: old.version }, `model '${old.name}' version ${old.version} unloaded`);
     }));
   }
@@ -259,36 +269,75 @@ export class InferenceService {
   }
 
   async infer(request: InferRequest): Promise<InferResponse> {
-    if (this.draining) throw unavailable('server is shutting down', 1);
-    const mv = this.resolve(request.modelName, request.modelVersion);
-    if (mv.state !== 'READY') {
-      throw unavailable(`model '${mv.name}' version ${mv.version} is not ready${mv.reason ? `: ${mv.reason}` : ''}`);
-    }
-    const inputs = validateInputs(mv.inputs, request.inputs);
-    if (mv.batching) {
-      const rows = batchSizeOf(inputs);
-      if (rows < 1) throw invalidArgument(`batch size must be at least 1, got ${rows}`);
-    }
-    validateOutputs(mv.outputs, request.outputs);
-    const params = request.parameters ?? {};
-    const priority = numberParam(params, 'priority');
-    const timeoutUs = numberParam(params, 'timeout');
-    this.inFlight++;
+    const startedAt = Date.now();
     const started = performance.now();
+    const requestId = request.id || randomUUID();
+    let mv: ModelVersion | undefined;
+    let rows = 1;
+    let timing = { queueNs: 0, computeNs: 0 };
+    const report = (outcome: 'success' | 'failure', outputs?: readonly Tensor[], err?: unknown): void => {
+      if (this.observers.length === 0) return;
+      const e = err === undefined ? undefined : asBerthError(err);
+      const record: RequestRecord = {
+        model: request.modelName,
+        version: mv?.version ?? '',
+        id: request.id,
+        requestId,
+        outcome,
+        errorCode: e?.code,
+        errorMessage: e?.message,
+        rows,
+        inputs: request.inputs,
+        outputs,
+        durationNs: Math.round((performance.now() - started) * 1e6),
+        queueNs: timing.queueNs,
+        computeNs: timing.computeNs,
+        startedAt,
+        protocol: request.protocol,
+      };
+      for (const o of this.observers) o.onRequest?.(record);
+    };
     try {
-      const { outputs, timing } = await mv.infer(inputs, { priority, timeoutUs, signal: request.signal }).catch((err: unknown) => {
+      if (this.draining) throw unavailable('server is shutting down', 1);
+      mv = this.resolve(request.modelName, request.modelVersion);
+      if (mv.state !== 'READY') {
+        throw unavailable(`model '${mv.name}' version ${mv.version} is not ready${mv.reason ? `: ${mv.reason}` : ''}`);
+      }
+      const inputs = validateInputs(mv.inputs, request.inputs);
+      if (mv.batching) {
+        rows = batchSizeOf(inputs);
+        if (rows < 1) throw invalidArgument(`batch size must be at least 1, got ${rows}`);
+      }
+      validateOutputs(mv.outputs, request.outputs);
+      const params = request.parameters ?? {};
+      const priority = numberParam(params, 'priority');
+      const timeoutUs = numberParam(params, 'timeout');
+      this.inFlight++;
+      try {
+        const result = await mv.infer(inputs, { priority, timeoutUs, signal: request.signal });
+        timing = result.timing;
+        mv.stats.recordSuccess(Math.round((performance.now() - started) * 1e6), timing.queueNs, timing.computeNs);
+        const selected = request.outputs
+          ? request.outputs.map((o) => result.outputs.find((t) => t.name === o.name)!)
+          : result.outputs;
+        report('success', selected);
+        return { modelName: mv.name, modelVersion: mv.version, id: request.id, requestId, outputs: selected };
+      } catch (err) {
         mv.stats.recordFailure(Math.round((performance.now() - started) * 1e6));
         throw err;
-      });
-      mv.stats.recordSuccess(Math.round((performance.now() - started) * 1e6), timing.queueNs, timing.computeNs);
-      const selected = request.outputs
-        ? request.outputs.map((o) => outputs.find((t) => t.name === o.name)!)
-        : outputs;
-      return { modelName: mv.name, modelVersion: mv.version, id: request.id, outputs: selected };
-    } finally {
-      this.inFlight--;
-      if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      } finally {
+        this.inFlight--;
+        if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      }
+    } catch (err) {
+      report('failure', undefined, err);
+      throw err;
     }
+  }
+
+  /** Registers a monitoring observer (metrics, logs, capture...). */
+  addObserver(observer: InferenceObserver): void {
+    this.observers.push(observer);
   }
 
   /**

@@ -20,12 +20,16 @@ export interface InferRequest {
   parameters?: Parameters;
   /** Set by the front end when the request is aborted (client went away). */
   signal?: AbortSignal;
+  /** which front end carried it (rest, grpc, v1), for logs and metrics */
+  protocol?: string;
 }
 
 export interface InferResponse {
   modelName: string;
   modelVersion: string;
   id?: string;
+  /** the client's id, or one the server assigned; what feedback and logs refer to */
+  requestId?: string;
   outputs: Tensor[];
   parameters?: Parameters;
 }

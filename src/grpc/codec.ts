@@ -246,7 +246,7 @@ export function decodeInferRequest(req: WireInferRequest): InferRequest {
       return parameters ? { name: o.name ?? '', parameters } : { name: o.name ?? '' };
     })
     : undefined;
-  const request: InferRequest = { modelName: req.model_name ?? '', inputs };
+  const request: InferRequest = { modelName: req.model_name ?? '', inputs, protocol: 'grpc' };
   if (req.model_version) request.modelVersion = req.model_version;
   if (req.id) request.id = req.id;
   if (outputs) request.outputs = outputs;

@@ -128,7 +128,9 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
       const headerLen = headerLength(request.headers['inference-header-content-length'], body.length);
       const inferRequest = decodeInferRequest(body, headerLen, model, version, () => service.resolve(model, version).inputs);
       inferRequest.signal = abortSignal(reply);
+      inferRequest.protocol = 'rest';
       const response = await service.infer(inferRequest);
+      if (response.requestId) void reply.header('x-request-id', response.requestId);
       const encoded = encodeInferResponse(response, inferRequest);
       if (encoded.headerLength !== undefined) void reply.header('inference-header-content-length', String(encoded.headerLength));
       return reply.type(encoded.contentType).send(compress(request, reply, encoded.body));
@@ -155,7 +157,8 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
         throw invalidArgument(`request body is not valid JSON: ${(err as Error).message}`);
       }
       const inputs = decodePredictRequest(json, service.resolve(model).inputs);
-      const response = await service.infer({ modelName: model, inputs, signal: abortSignal(reply) });
+      const response = await service.infer({ modelName: model, inputs, signal: abortSignal(reply), protocol: 'v1', id: headerId(request) });
+      if (response.requestId) void reply.header('x-request-id', response.requestId);
       return reply.send(encodePredictions(response));
     } catch (err) {
       return sendError(reply, err);
@@ -180,6 +183,12 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
 
   registerExtensionRoutes(app, service, control);
   return app;
+}
+
+/** V1 bodies have no id field: a client may name its request with an x-request-id header. */
+function headerId(request: FastifyRequest): string | undefined {
+  const id = request.headers['x-request-id'];
+  return typeof id === 'string' && id.length > 0 && id.length <= 256 ? id : undefined;
 }
 
 /** Aborts queued work when the client disconnects before its answer. */

@@ -1,0 +1,40 @@
+/**
+ * Hooks for monitoring: the core tells observers about every request, batch, load and crash,
+ * and knows nothing of what they do with it (metrics, logs, capture, drift live in monitor/).
+ * Observers run synchronously on the hot path, so they must be cheap and must not throw.
+ */
+import type { ErrorCode } from './errors.js';
+import type { Tensor } from './tensor.js';
+
+export interface RequestRecord {
+  model: string;
+  /** empty when the request failed before a version was chosen (e.g. unknown model) */
+  version: string;
+  /** the client's id, if it sent one */
+  id?: string;
+  /** always set: the client's id or one the server made up */
+  requestId: string;
+  outcome: 'success' | 'failure';
+  errorCode?: ErrorCode;
+  errorMessage?: string;
+  /** rows (first dimension) for batching models, else 1 */
+  rows: number;
+  inputs: readonly Tensor[];
+  outputs?: readonly Tensor[];
+  /** wall time in the core, nanoseconds */
+  durationNs: number;
+  queueNs: number;
+  computeNs: number;
+  /** ms since the epoch when the request reached the core */
+  startedAt: number;
+  /** front end that carried it: rest, grpc, v1 */
+  protocol?: string;
+}
+
+export interface InferenceObserver {
+  onRequest?(record: RequestRecord): void;
+  onExecution?(model: string, version: string, batchSize: number, computeNs: number): void;
+  onModelLoaded?(model: string, version: string, loadMs: number): void;
+  onModelUnloaded?(model: string, version: string): void;
+  onInstanceCrash?(model: string, version: string, reason: string): void;
+}
