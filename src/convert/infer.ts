@@ -128,6 +128,8 @@ function inferNode(node: NodeProto, types: TypeMap, consts: Constants, opset: nu
   const op = node.opType ?? '';
   if (!isDefaultDomain(node)) {
     if (node.domain === 'com.microsoft' && (op === 'MatMulNBits' || op === 'FusedMatMul')) return [{ elemType: e0 }];
+    // onnxruntime's dynamic-quantization kernels take float A and produce float Y
+    if (node.domain === 'com.microsoft' && (op === 'DynamicQuantizeMatMul' || op === 'MatMulIntegerToFloat')) return [{ elemType: DataType.FLOAT }];
     return [];
   }
   if (SAME_AS_FIRST.has(op)) {

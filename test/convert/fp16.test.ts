@@ -243,3 +243,30 @@ test('ONNX node test models: every float model that runs as shipped runs in floa
   assert.deepEqual(wrong, []);
   assert.ok(converted > 600);
 });
+
+test('fp16 after dynamic int8 quantization: contrib float outputs stay float32 and the model loads', async () => {
+  const { quantize } = await import('../../src/optimize/quantize/index.js');
+  const { ensureDigitsModel, testSplit } = await import('../../src/examples/digits/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'berth-fp16q-'));
+  try {
+    const { modelPath } = await ensureDigitsModel(dir);
+    const original = decodeModel(readFileSync(modelPath));
+    const { model: q } = await quantize(original, { mode: 'dynamic' });
+    const { model: f } = convertFp16(q);
+    const session = await ort.InferenceSession.create(encodeModel(f));
+    const reference = await ort.InferenceSession.create(encodeModel(original));
+    const test = testSplit();
+    const rows = 64;
+    const x = test.x.subarray(0, rows * 64);
+    // fp16 I/O: feed float16 pixels when the converter changed the input type
+    const inputType = session.inputMetadata[0]!.isTensor ? session.inputMetadata[0]!.type : 'float32';
+    const feed = inputType === 'float16' ? new ort.Tensor('float16', float32ToFloat16(x), [rows, 64]) : new ort.Tensor('float32', x, [rows, 64]);
+    const got = (await session.run({ pixels: feed })).label!.data as BigInt64Array;
+    const want = (await reference.run({ pixels: new ort.Tensor('float32', x, [rows, 64]) })).label!.data as BigInt64Array;
+    let agree = 0;
+    for (let i = 0; i < rows; i++) agree += got[i] === want[i] ? 1 : 0;
+    assert.ok(agree >= rows - 1, `labels agree on ${agree}/${rows}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
