@@ -14,6 +14,9 @@ import type { InferRequest, InferResponse, ModelMetadata, ModelVersionStatus } f
 import { batchSizeOf, validateInputs, validateOutputs } from './validate.js';
 import { statSync } from 'node:fs';
 import { configView, statisticsView } from './triton-views.js';
+import type { RolloutStats, TrafficPolicy } from './traffic.js';
+import { ModelTraffic, chooseVersion, cloneTensors, compareOutputs, validatePolicy } from './traffic.js';
+import type { RequestedOutput } from './types.js';
 
 /** Identifies a model file's content cheaply (size + mtime), to notice changed files on reload. */
 function fileFingerprint(path: string): string {
@@ -34,6 +37,8 @@ export interface ServiceOptions {
   defaults?: Partial<ModelConfig>;
   /** notified of load failures and crashes */
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /** shadow copies in flight per model before further copies are skipped (default 128) */
+  maxShadowInFlight?: number;
 }
 
 interface ModelEntry {
@@ -50,6 +55,8 @@ export class InferenceService {
   private readonly models = new Map<string, ModelEntry>();
   private readonly loadLocks = new Map<string, Promise<void>>();
   private readonly observers: InferenceObserver[] = [];
+  /** rollout traffic policies (canary, shadow) by model name */
+  private readonly traffic = new Map<string, ModelTraffic>();
   private readonly defaults: ModelConfig;
   private draining = false;
   private inFlight = 0;
@@ -94,7 +101,9 @@ export class InferenceService {
     }
     const entry: ModelEntry = existing ?? { name: source.name, source, config, versions: new Map() };
     if (!existing) this.models.set(source.name, entry);
-    const sameConfig = JSON.stringify(config) === JSON.stringify(entry.config);
+    // The version policy only chooses which versions load, not how they run: changing it
+    // (a rollout adding a canary) must not reload the versions that stay.
+    const sameConfig = JSON.stringify({ ...config, versionPolicy: null }) === JSON.stringify({ ...entry.config, versionPolicy: null });
     const next = new Map<string, ModelVersion>();
     const loading: ModelVersion[] = [];
     for (const v of wanted) {
@@ -131,6 +140,7 @@ export class InferenceService {
         }
         log?.info({ model: mv.name, version: mv.version, load_ms: Math.round(mv.loadMs), batching: mv.batching }, `model '${mv.name}' version ${mv.version} ready`);
         for (const o of this.observers) o.onModelLoaded?.(mv.name, mv.version, mv.loadMs);
+        if (mv.warmupError) log?.warn({ model: mv.name, version: mv.version }, `model '${mv.name}' version ${mv.version}: warm-up inference with zero inputs failed (${mv.warmupError}); serving anyway`);
       } else {
         log?.error({ model: mv.name, version: mv.version }, `model '${mv.name}' version ${mv.version} not ready: ${mv.reason}`);
         const live = entry.versions.get(mv.version);
@@ -161,6 +171,7 @@ export class InferenceService {
     const entry = this.entry(name);
     await (this.loadLocks.get(name) ?? Promise.resolve()).catch(() => undefined);
     this.models.delete(name);
+    this.traffic.delete(name);
     await Promise.all([...entry.versions.values()].map((v) => v.unload()));
     this.options.log?.info({ model: name }, `model '${name}' unloaded`);
   }
@@ -190,8 +201,16 @@ export class InferenceService {
     return entry;
   }
 
-  /** The version policy's choice for unversioned requests: the highest-numbered ready version. */
+  /**
+   * The choice for unversioned requests (before any canary split): the traffic policy's
+   * production version when it is ready, else the highest-numbered ready version.
+   */
   private pickVersion(entry: ModelEntry): ModelVersion | undefined {
+    const production = this.traffic.get(entry.name)?.policy.production;
+    if (production !== undefined) {
+      const mv = entry.versions.get(production);
+      if (mv?.state === 'READY') return mv;
+    }
     let best: ModelVersion | undefined;
     for (const v of entry.versions.values()) {
       if (v.state === 'READY' && (!best || Number(v.version) > Number(best.version))) best = v;
@@ -268,11 +287,95 @@ export class InferenceService {
     };
   }
 
+  /**
+   * Sets (or, with undefined, removes) a model's traffic policy, in one synchronous step. The
+   * versions it names should already be loaded and warm (see applyTraffic in traffic.ts); until
+   * they are, requests fall back to the production version. Setting the policy already in
+   * force keeps its statistics; any other policy starts them afresh.
+   */
+  setTraffic(name: string, policy: TrafficPolicy | undefined): void {
+    if (!policy) {
+      this.traffic.delete(name);
+      return;
+    }
+    const clean: TrafficPolicy = { production: String(policy.production) };
+    if (policy.canary) clean.canary = { version: String(policy.canary.version), percent: policy.canary.percent };
+    if (policy.shadow !== undefined) clean.shadow = String(policy.shadow);
+    validatePolicy(clean);
+    const current = this.traffic.get(name);
+    if (current && JSON.stringify(current.policy) === JSON.stringify(clean)) return;
+    this.traffic.set(name, new ModelTraffic(name, clean, this.options.maxShadowInFlight ?? 128));
+    this.options.log?.info({ model: name, policy: clean }, `model '${name}' traffic: production ${clean.production}${clean.canary ? `, canary ${clean.canary.version} at ${clean.canary.percent}%` : ''}${clean.shadow ? `, shadow ${clean.shadow}` : ''}`);
+  }
+
+  getTraffic(name: string): TrafficPolicy | undefined {
+    return this.traffic.get(name)?.policy;
+  }
+
+  /** Live statistics of a model's traffic policy (per-version counts, canary share, shadow agreement). */
+  rolloutStats(name: string): RolloutStats | undefined {
+    this.entry(name);
+    return this.traffic.get(name)?.stats();
+  }
+
+  /** The version strings a model has in its version map (any state). */
+  loadedVersions(name: string): string[] {
+    return [...this.entry(name).versions.keys()].sort((a, b) => Number(a) - Number(b));
+  }
+
+  /** The model file each loaded version was loaded from. */
+  loadedVersionFiles(name: string): Map<string, string> {
+    return new Map([...this.entry(name).versions].map(([v, mv]) => [v, mv.path]));
+  }
+
+  /**
+   * Routes a request: an explicit version is served as asked; an unversioned one follows the
+   * model's traffic policy (canary share, sticky by route key) when it has one, falling back to
+   * production and then to the highest ready version when the chosen one is not ready.
+   */
+  private route(request: InferRequest): { mv: ModelVersion; traffic?: ModelTraffic; unversioned: boolean } {
+    const traffic = this.traffic.get(request.modelName);
+    const explicit = request.modelVersion !== undefined && request.modelVersion !== '';
+    if (!traffic || explicit) return { mv: this.resolve(request.modelName, request.modelVersion), traffic, unversioned: !explicit };
+    const entry = this.entry(request.modelName);
+    const policy = traffic.policy;
+    const role = chooseVersion(entry.name, policy, request.routeKey);
+    const chosen = entry.versions.get(role === 'canary' ? policy.canary!.version : policy.production);
+    const mv = chosen?.state === 'READY' ? chosen : this.resolve(request.modelName);
+    traffic.unversioned++;
+    if (policy.canary && mv.version === policy.canary.version) traffic.toCanary++;
+    return { mv, traffic, unversioned: true };
+  }
+
+  /** Sends a copy of a completed request to the shadow version; counts, never throws. */
+  private async mirror(traffic: ModelTraffic, inputs: Tensor[], requested: RequestedOutput[] | undefined, primary: readonly Tensor[], primaryMs: number): Promise<void> {
+    const version = traffic.policy.shadow!;
+    try {
+      const smv = this.models.get(traffic.model)?.versions.get(version);
+      if (this.traffic.get(traffic.model) !== traffic || this.draining || !smv || smv.state !== 'READY') {
+        traffic.failed++;
+        return;
+      }
+      const started = performance.now();
+      const result = await smv.infer(validateInputs(smv.inputs, inputs), {});
+      const ns = Math.round((performance.now() - started) * 1e6);
+      smv.stats.recordSuccess(ns, result.timing.queueNs, result.timing.computeNs);
+      const outputs = requested ? requested.map((o) => result.outputs.find((t) => t.name === o.name)).filter((t): t is Tensor => t !== undefined) : result.outputs;
+      traffic.recordComparison(compareOutputs(primary, outputs), primaryMs, ns / 1e6);
+    } catch (err) {
+      traffic.failed++;
+      this.options.log?.warn({ model: traffic.model, version, err: (err as Error).message }, `shadow request to '${traffic.model}' version ${version} failed`);
+    } finally {
+      traffic.releaseShadow();
+    }
+  }
+
   async infer(request: InferRequest): Promise<InferResponse> {
     const startedAt = Date.now();
     const started = performance.now();
     const requestId = request.id || randomUUID();
     let mv: ModelVersion | undefined;
+    let traffic: ModelTraffic | undefined;
     let rows = 1;
     let timing = { queueNs: 0, computeNs: 0 };
     const report = (outcome: 'success' | 'failure', outputs?: readonly Tensor[], err?: unknown): void => {
@@ -299,7 +402,9 @@ export class InferenceService {
     };
     try {
       if (this.draining) throw unavailable('server is shutting down', 1);
-      mv = this.resolve(request.modelName, request.modelVersion);
+      const routed = this.route(request);
+      mv = routed.mv;
+      traffic = routed.traffic;
       if (mv.state !== 'READY') {
         throw unavailable(`model '${mv.name}' version ${mv.version} is not ready${mv.reason ? `: ${mv.reason}` : ''}`);
       }
@@ -312,17 +417,29 @@ export class InferenceService {
       const params = request.parameters ?? {};
       const priority = numberParam(params, 'priority');
       const timeoutUs = numberParam(params, 'timeout');
+      // Shadow: copy the inputs before the runtime takes (transfers) their buffers.
+      const shadow = routed.unversioned && traffic?.policy.shadow !== undefined && traffic.policy.shadow !== mv.version && !this.draining && traffic.reserveShadow()
+        ? cloneTensors(inputs)
+        : undefined;
       this.inFlight++;
       try {
         const result = await mv.infer(inputs, { priority, timeoutUs, signal: request.signal });
         timing = result.timing;
-        mv.stats.recordSuccess(Math.round((performance.now() - started) * 1e6), timing.queueNs, timing.computeNs);
+        const elapsedMs = performance.now() - started;
+        mv.stats.recordSuccess(Math.round(elapsedMs * 1e6), timing.queueNs, timing.computeNs);
         const selected = request.outputs
           ? request.outputs.map((o) => result.outputs.find((t) => t.name === o.name)!)
           : result.outputs;
+        traffic?.recordRequest(mv.version, 'success');
+        if (shadow) {
+          const t = traffic!;
+          setImmediate(() => void this.mirror(t, shadow, request.outputs, selected, elapsedMs));
+        }
         report('success', selected);
         return { modelName: mv.name, modelVersion: mv.version, id: request.id, requestId, outputs: selected };
       } catch (err) {
+        if (shadow) traffic!.releaseShadow();
+        traffic?.recordRequest(mv.version, 'failure');
         mv.stats.recordFailure(Math.round((performance.now() - started) * 1e6));
         throw err;
       } finally {

@@ -59,6 +59,8 @@ export class ModelVersion implements Executor {
   inputs: TensorMetadata[] = [];
   outputs: TensorMetadata[] = [];
   batcher?: DynamicBatcher;
+  /** why the warm-up inference (zero inputs) failed, if it did; the version serves anyway */
+  warmupError?: string;
   /** set when an old model was upgraded to a newer opset in memory to load */
   upgrade?: OpsetUpgrade;
   /** milliseconds from start of load to READY */
@@ -109,8 +111,12 @@ export class ModelVersion implements Executor {
         },
       });
       // One inference per instance before READY, so the first real request is not the slow one.
+      // Zeros are not valid input for every model (a Reshape shape, a divisor): the session
+      // already proved the model loads, so a failed warm-up is reported, not fatal.
       const warm = this.inputs.map(warmupTensor);
-      await Promise.all(this.instances.map((i) => i!.run(warm.map(toWire))));
+      const results = await Promise.allSettled(this.instances.map((i) => i!.run(warm.map(toWire))));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) this.warmupError = String((failed as PromiseRejectedResult).reason?.message ?? (failed as PromiseRejectedResult).reason);
       this.loadMs = performance.now() - started;
       this.state = 'READY';
     } catch (err) {

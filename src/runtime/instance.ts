@@ -19,7 +19,14 @@ function spawnWorker(workerData: SessionWorkerData): Worker {
   const options = { workerData, stdout: false, stderr: false };
   if (!WORKER_FILE.endsWith('.ts')) return new Worker(WORKER_FILE, options);
   const bootstrap = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(WORKER_FILE).href)}); });`;
-  return new Worker(bootstrap, { ...options, eval: true });
+  // The bootstrap registers tsx itself; an inherited `--import tsx` would load it twice per worker.
+  const execArgv: string[] = [];
+  for (let i = 0; i < process.execArgv.length; i++) {
+    const arg = process.execArgv[i]!;
+    if ((arg === '--import' || arg === '--loader') && /tsx/.test(process.execArgv[i + 1] ?? '')) i++;
+    else if (!/^--(import|loader)=.*tsx/.test(arg)) execArgv.push(arg);
+  }
+  return new Worker(bootstrap, { ...options, eval: true, execArgv });
 }
 
 export interface InstanceSignature {
