@@ -22,6 +22,11 @@ export interface InferRequest {
   signal?: AbortSignal;
   /** which front end carried it (rest, grpc, v1), for logs and metrics */
   protocol?: string;
+  /**
+   * Sticky routing: requests with the same key always reach the same version while a canary
+   * is running (REST header `x-berth-route-key`, gRPC request parameter `route_key`).
+   */
+  routeKey?: string;
 }
 
 export interface InferResponse {
