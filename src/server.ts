@@ -11,6 +11,15 @@ import { ModelControl } from './core/model-control.js';
 import type { ModelControlMode } from './core/model-control.js';
 import { buildHttpApp, DEFAULT_BODY_LIMIT } from './http/app.js';
 import { startGrpcServer } from './grpc/server.js';
+import { invalidArgument } from './core/errors.js';
+import type { RegistryApi } from './serving/registry-api.js';
+import { RegistrySync, openRegistry } from './serving/registry-sync.js';
+import { ServingMetrics } from './monitor/metrics.js';
+import { AccessLog } from './monitor/access-log.js';
+import { Tracing } from './monitor/tracing.js';
+import type { TracingOptions } from './monitor/tracing.js';
+import { startMonitoring } from './monitor/monitoring.js';
+import type { Monitoring, MonitoringOptions } from './monitor/monitoring.js';
 
 export interface ServeOptions {
   /** .onnx files, model directories or model repositories */
@@ -29,6 +38,24 @@ export interface ServeOptions {
   grpcMaxMessageBytes?: number;
   /** Triton's model control modes; default none */
   modelControl?: { mode: ModelControlMode; startupModels?: string[]; pollSecs?: number };
+  /**
+   * Serve from the registry (`serve --registry`): every model with a production alias, its
+   * canary and shadow, following catalog changes; also enables the admin API (/api/v1, /docs).
+   * `instance` uses an already open registry (tests) instead of opening HOME / the catalog URL.
+   */
+  registry?: { home?: string; catalogUrl?: string; pollSecs?: number; instance?: RegistryApi };
+  /** inference and metadata endpoints need an API key (the admin API always does) */
+  requireAuth?: boolean;
+  /** shadow copies in flight per model before more are skipped (default 128) */
+  maxShadowInFlight?: number;
+  /** Prometheus metrics at GET /metrics (default true) */
+  metrics?: boolean;
+  /** one log line per inference request (default on, every success logged; failures always are); false = none */
+  accessLog?: false | { sampleRate?: number };
+  /** OpenTelemetry traces: default from the OTEL_* variables (off unless they ask); false = off */
+  tracing?: false | TracingOptions;
+  /** prediction capture, drift, accuracy from feedback, alert rules (monitor/monitoring.ts); off when absent */
+  monitoring?: Omit<MonitoringOptions, 'registry' | 'log'>;
 }
 
 export interface RunningServer {
@@ -39,24 +66,69 @@ export interface RunningServer {
   service: InferenceService;
   control: ModelControl;
   http: FastifyInstance;
+  /** the registry, with `registry` */
+  registry?: RegistryApi;
+  /** the registry follower, with `registry` */
+  sync?: RegistrySync;
+  /** the Prometheus metrics, unless turned off */
+  metrics?: ServingMetrics;
+  /** the tracer, when tracing is on */
+  tracing?: Tracing;
+  /** capture, drift, feedback and alerts, with `monitoring` */
+  monitoring?: Monitoring;
   /** graceful: readiness false, finish in-flight requests, stop workers, close sockets */
   close(): Promise<void>;
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: 'silent' });
-  const service = new InferenceService({ defaults: options.defaults, log: logger });
+  if (options.requireAuth && !options.registry) throw invalidArgument('--require-auth needs --registry: API keys live in the registry');
+  const service = new InferenceService({ defaults: options.defaults, log: logger, maxShadowInFlight: options.maxShadowInFlight });
+  const metrics = options.metrics === false ? undefined : new ServingMetrics(service);
+  const tracing = options.tracing === false ? undefined : Tracing.fromEnv(process.env, { log: logger, ...options.tracing });
+  if (metrics) service.addObserver(metrics);
+  if (tracing) service.addObserver(tracing);
+  if (options.accessLog !== false) service.addObserver(new AccessLog(logger, { sampleRate: options.accessLog?.sampleRate, traceId: tracing?.currentTraceId }));
+  const monitoring = options.monitoring ? await startMonitoring(service, { ...options.monitoring, registry: metrics?.registry, log: logger }) : undefined;
   const control = new ModelControl(service, options.paths, { ...(options.modelControl ?? { mode: 'none' }), log: logger });
   await control.start();
-  const http = buildHttpApp(service, { bodyLimit: options.bodyLimit, logger }, control);
+  const registry = options.registry ? options.registry.instance ?? await openRegistry(options.registry) : undefined;
+  const ownsRegistry = registry !== undefined && options.registry?.instance === undefined;
+  let sync: RegistrySync | undefined;
+  try {
+    if (registry) {
+      sync = new RegistrySync(service, registry, { pollSecs: options.registry?.pollSecs, log: logger });
+      await sync.start();
+    }
+  } catch (err) {
+    await sync?.stop();
+    if (ownsRegistry) registry!.close();
+    await service.close();
+    await monitoring?.close();
+    throw err;
+  }
+  const http = buildHttpApp(service, {
+    bodyLimit: options.bodyLimit,
+    logger,
+    auth: registry ? { registry, requireAuth: options.requireAuth } : undefined,
+    admin: registry ? { registry, sync } : undefined,
+    metrics,
+    tracing,
+    monitoring: monitoring?.routes,
+  }, control);
   await http.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
-  const grpc = options.grpcPort === undefined || options.grpcPort === null
+  // The gRPC front end has no API-key check yet: with --require-auth it stays off.
+  const grpcWanted = options.grpcPort !== undefined && options.grpcPort !== null && !options.requireAuth;
+  if (options.requireAuth && options.grpcPort !== undefined && options.grpcPort !== null) {
+    logger.warn('--require-auth: the gRPC front end is not started (it does not check API keys yet); inference is over REST only');
+  }
+  const grpc = !grpcWanted
     ? undefined
     : await startGrpcServer({
         service,
         control,
         host: options.host ?? '127.0.0.1',
-        port: options.grpcPort,
+        port: options.grpcPort!,
         maxMessageBytes: options.grpcMaxMessageBytes ?? options.bodyLimit ?? DEFAULT_BODY_LIMIT,
         logger,
       });
@@ -71,11 +143,20 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     service,
     control,
     http,
+    registry,
+    sync,
+    metrics,
+    tracing,
+    monitoring,
     close() {
       closing ??= (async () => {
         await control.stop();
+        await sync?.stop();
         await service.drain();
         await Promise.all([http.close(), grpc?.close()]);
+        await monitoring?.close();
+        if (ownsRegistry) await registry!.close();
+        await tracing?.shutdown();
       })();
       return closing;
     },

@@ -8,6 +8,8 @@ import { registerPrune } from './commands/prune.js';
 import { registerQuantize } from './commands/quantize.js';
 import { registerEval } from './commands/eval.js';
 import { registerOptimize } from './commands/optimize.js';
+import { registerRegistryCommands } from './commands/registry.js';
+import { registerRolloutCommands } from './commands/rollout.js';
 import { SERVER_VERSION } from '../core/inference-service.js';
 
 const program = new Command();
@@ -23,6 +25,8 @@ registerPrune(program);
 registerQuantize(program);
 registerEval(program);
 registerOptimize(program);
+registerRegistryCommands(program);
+registerRolloutCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -252,6 +252,8 @@ export function decodeInferRequest(req: WireInferRequest): InferRequest {
   if (outputs) request.outputs = outputs;
   const parameters = fromWireParameters(req.parameters);
   if (parameters) request.parameters = parameters;
+  // Sticky rollout routing: the request parameter `route_key` (a string) pins one version.
+  if (typeof parameters?.route_key === 'string' && parameters.route_key !== '') request.routeKey = parameters.route_key;
   return request;
 }
 

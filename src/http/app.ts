@@ -14,12 +14,31 @@ import { registerExtensionRoutes } from './extension-routes.js';
 import type { ModelControl } from '../core/model-control.js';
 import { decodeInferRequest, encodeInferResponse, headerLength, metadataTensor } from './v2-codec.js';
 import { decodePredictRequest, encodePredictions } from './v1-codec.js';
+import { registerAuth } from './auth.js';
+import type { AuthOptions } from './auth.js';
+import { registerAdminRoutes } from './admin-routes.js';
+import type { AdminDeps } from './admin-routes.js';
+import { registerMetricsRoute } from '../monitor/metrics.js';
+import type { ServingMetrics } from '../monitor/metrics.js';
+import type { Tracing } from '../monitor/tracing.js';
+import { registerMonitoringRoutes } from './monitoring-routes.js';
+import type { MonitoringRouteDeps } from '../monitor/monitoring.js';
 
 export interface HttpOptions {
   /** largest accepted request body, bytes (Triton's default: 64 MiB) */
   bodyLimit?: number;
   /** a pino logger (fastify's own request logging stays off; we log access lines ourselves) */
   logger?: FastifyBaseLogger;
+  /** API keys (http/auth.ts): always on for /api/v1, on inference too with requireAuth */
+  auth?: AuthOptions;
+  /** the admin API over a registry (/api/v1, /docs) */
+  admin?: Omit<AdminDeps, 'service'>;
+  /** Prometheus metrics served at GET /metrics */
+  metrics?: ServingMetrics;
+  /** OpenTelemetry server spans and traceparent propagation (monitor/tracing.ts) */
+  tracing?: Tracing;
+  /** drift, feedback/accuracy, alerts and capture under /api/v1 (monitor/monitoring.ts) */
+  monitoring?: MonitoringRouteDeps;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -62,6 +81,9 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // registry names are up to 128 characters (fastify's default limit is 100): longer ones get
+    // a 400 from the route's schema, not a 414
+    routerOptions: { maxParamLength: 512 },
   });
 
   // Bodies are parsed by us, whatever the Content-Type (tritonclient sends none), because a
@@ -79,6 +101,13 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
     app.log.error({ err }, 'unhandled error');
     return reply.code(500).send({ error: err.message || 'internal error' });
   });
+
+  // Tracing hooks first, so that requests refused by later hooks (auth) are traced too.
+  if (options.tracing) options.tracing.registerHttpHooks(app);
+  if (options.metrics) registerMetricsRoute(app, options.metrics);
+  if (options.auth) registerAuth(app, options.auth);
+  if (options.admin) registerAdminRoutes(app, { ...options.admin, service });
+  if (options.monitoring) registerMonitoringRoutes(app, options.monitoring);
 
   const bodyOf = (request: FastifyRequest): Buffer => {
     const raw = request.body;
@@ -129,6 +158,7 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
       const inferRequest = decodeInferRequest(body, headerLen, model, version, () => service.resolve(model, version).inputs);
       inferRequest.signal = abortSignal(reply);
       inferRequest.protocol = 'rest';
+      inferRequest.routeKey = routeKey(request);
       const response = await service.infer(inferRequest);
       if (response.requestId) void reply.header('x-request-id', response.requestId);
       const encoded = encodeInferResponse(response, inferRequest);
@@ -157,7 +187,7 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
         throw invalidArgument(`request body is not valid JSON: ${(err as Error).message}`);
       }
       const inputs = decodePredictRequest(json, service.resolve(model).inputs);
-      const response = await service.infer({ modelName: model, inputs, signal: abortSignal(reply), protocol: 'v1', id: headerId(request) });
+      const response = await service.infer({ modelName: model, inputs, signal: abortSignal(reply), protocol: 'v1', id: headerId(request), routeKey: routeKey(request) });
       if (response.requestId) void reply.header('x-request-id', response.requestId);
       return reply.send(encodePredictions(response));
     } catch (err) {
@@ -189,6 +219,12 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
 function headerId(request: FastifyRequest): string | undefined {
   const id = request.headers['x-request-id'];
   return typeof id === 'string' && id.length > 0 && id.length <= 256 ? id : undefined;
+}
+
+/** Sticky rollout routing: requests with the same x-berth-route-key see the same version. */
+function routeKey(request: FastifyRequest): string | undefined {
+  const key = request.headers['x-berth-route-key'];
+  return typeof key === 'string' && key.length > 0 && key.length <= 1024 ? key : undefined;
 }
 
 /** Aborts queued work when the client disconnects before its answer. */

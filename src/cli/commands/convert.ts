@@ -8,14 +8,14 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { DEFAULT_FP16_BLOCK_OPS, convertFp16, type Fp16Report } from '../../convert/fp16.js';
 import { MAX_OPSET, MIN_TARGET_OPSET, convertOpset, type OpsetReport } from '../../convert/opset.js';
+import { addPushOptions, checkPushFlags, inputFromRegistry, pushDerived, type PushFlags } from './registry.js';
 
-interface ConvertFlags {
+interface ConvertFlags extends PushFlags {
   output: string;
   fp16?: boolean;
   keepIoTypes?: boolean;
   blockOps?: string[];
   opset?: number;
-  json?: boolean;
 }
 
 function opsetNumber(value: string): number {
@@ -58,18 +58,22 @@ export function formatOpsetReport(r: OpsetReport): string {
 }
 
 export function registerConvert(program: Command): void {
-  program
+  const command = program
     .command('convert')
     .description('convert a model to float16, or to another ai.onnx opset (up or down)')
-    .argument('<input>', 'the .onnx model to convert')
+    .argument('[input]', 'the .onnx model to convert (or --from REF)')
     .requiredOption('-o, --output <path>', 'where to write the converted model')
     .option('--fp16', 'convert float32 weights and computation to float16')
     .option('--keep-io-types', 'with --fp16: keep float32 graph inputs/outputs (Casts at the boundary)')
     .option('--block-ops <ops>', `with --fp16: more operators to keep in float32, comma-separated (added to the defaults: ${DEFAULT_FP16_BLOCK_OPS.length} ops, see docs/conversion.md)`, opList)
     .option('--opset <n>', `convert to this ai.onnx opset (${MIN_TARGET_OPSET}–${MAX_OPSET})`, opsetNumber)
-    .option('--json', 'print the report as JSON')
-    .action(async (input: string, flags: ConvertFlags) => {
+    .option('--json', 'print the report as JSON');
+  addPushOptions(command)
+    .action(async (inputArg: string | undefined, flags: ConvertFlags) => {
       try {
+        checkPushFlags(flags, flags.output);
+        const source = await inputFromRegistry(inputArg, flags);
+        const input = source.path;
         if (Boolean(flags.fp16) === (flags.opset !== undefined)) throw new Error('give exactly one of --fp16 or --opset N');
         if (!flags.fp16 && (flags.keepIoTypes || flags.blockOps)) throw new Error('--keep-io-types and --block-ops go with --fp16');
         const model = await loadModel(input);
@@ -83,11 +87,15 @@ export function registerConvert(program: Command): void {
         const saved = await saveModel(result.model, flags.output);
         const inputBytes = (await stat(input)).size;
         const outputBytes = saved.modelBytes + (saved.externalData?.bytes ?? 0);
+        const how = result.kind === 'fp16' ? `convert fp16${flags.keepIoTypes ? ' (float32 I/O kept)' : ''}` : `convert opset ${result.report.fromOpset} to ${result.report.toOpset}`;
+        const pushed = flags.push ? await pushDerived(flags.output, source, flags, `${how} of ${source.label}`) : undefined;
+        const registered = pushed ? `${pushed.name}:${pushed.version}` : undefined;
         if (flags.json) {
-          process.stdout.write(JSON.stringify({ input, output: flags.output, mode: result.kind, bytes: { input: inputBytes, output: outputBytes }, report: result.report }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ input: source.label, output: flags.output, mode: result.kind, bytes: { input: inputBytes, output: outputBytes }, report: result.report, ...(registered ? { registered } : {}) }, null, 2) + '\n');
         } else {
-          process.stdout.write(`${input} (${kib(inputBytes)}) → ${flags.output} (${kib(outputBytes)})\n`);
+          process.stdout.write(`${source.label} (${kib(inputBytes)}) → ${flags.output} (${kib(outputBytes)})\n`);
           process.stdout.write(result.kind === 'fp16' ? formatFp16Report(result.report) : formatOpsetReport(result.report));
+          if (registered) process.stdout.write(`registered ${registered}\n`);
         }
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);

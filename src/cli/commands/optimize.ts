@@ -9,11 +9,12 @@ import { modelInputSpecs, readDataset, readLabels } from '../../optimize/data.js
 import { formatBytes, type LatencyStats } from '../../optimize/eval.js';
 import { STEP_SYNTAX, parseSteps, runPipeline, type PipelineReport } from '../../optimize/pipeline.js';
 import { positiveInteger, reportError } from './eval.js';
+import { addPushOptions, checkPushFlags, inputFromRegistry, pushDerived, type PushFlags } from './registry.js';
 
 /** Exit code when the pipeline refuses because a step broke the accuracy bound. */
 export const EXIT_REFUSED = 3;
 
-interface OptimizeCommandOptions {
+interface OptimizeCommandOptions extends PushFlags {
   output: string;
   steps: string;
   data: string;
@@ -24,7 +25,6 @@ interface OptimizeCommandOptions {
   outputName?: string;
   latency: boolean;
   threads?: number;
-  json?: boolean;
 }
 
 function fraction(value: string): number {
@@ -77,10 +77,10 @@ export function formatPipelineReport(r: PipelineReport, input: string, output: s
 }
 
 export function registerOptimize(program: Command): void {
-  program
+  const command = program
     .command('optimize')
     .description('run prune/quantize/fp16/opset steps in order, evaluating after each; refuse when accuracy drops more than the bound')
-    .argument('<model>', 'input .onnx file')
+    .argument('[model]', 'input .onnx file (or --from REF)')
     .requiredOption('-o, --output <file>', 'where to write the optimized model (only written if every step meets the bound)')
     .requiredOption('--steps <list>', `comma-separated steps: ${STEP_SYNTAX}`)
     .requiredOption('--data <file>', 'evaluation inputs (.npy, .npz, .json, .csv or a directory of NAME.npy); calibration data of quantize=static')
@@ -91,9 +91,13 @@ export function registerOptimize(program: Command): void {
     .option('--output-name <name>', "model output to score (default: the first)")
     .option('--no-latency', 'skip the before/after latency measurement')
     .option('--threads <n>', 'onnxruntime intra-op threads for evaluation', positiveInteger('--threads'))
-    .option('--json', 'print the report as JSON (also when refusing)')
-    .action(async (input: string, opts: OptimizeCommandOptions) => {
+    .option('--json', 'print the report as JSON (also when refusing)');
+  addPushOptions(command)
+    .action(async (inputArg: string | undefined, opts: OptimizeCommandOptions) => {
       try {
+        checkPushFlags(opts, opts.output);
+        const source = await inputFromRegistry(inputArg, opts);
+        const input = source.path;
         const steps = parseSteps(opts.steps);
         const model = await loadModel(input);
         const inputNames = modelInputSpecs(model).map((s) => s.name);
@@ -122,17 +126,20 @@ export function registerOptimize(program: Command): void {
         if (result.ok) {
           const saved = await saveModel(result.model, opts.output);
           const bytes = saved.modelBytes + (saved.externalData?.bytes ?? 0);
+          const pushed = opts.push ? await pushDerived(opts.output, source, opts, `optimize ${opts.steps} of ${source.label}`) : undefined;
+          const registered = pushed ? `${pushed.name}:${pushed.version}` : undefined;
           if (opts.json) {
-            process.stdout.write(`${JSON.stringify({ ...result.report, written: { path: opts.output, bytes } }, null, 2)}\n`);
+            process.stdout.write(`${JSON.stringify({ ...result.report, written: { path: opts.output, bytes }, ...(registered ? { registered } : {}) }, null, 2)}\n`);
           } else {
-            process.stdout.write(formatPipelineReport(result.report, input, opts.output));
+            process.stdout.write(formatPipelineReport(result.report, source.label, opts.output));
             process.stdout.write(`wrote ${opts.output} (${formatBytes(bytes)}, ${(bytes / result.report.original.bytes).toFixed(3)}× the original)\n`);
+            if (registered) process.stdout.write(`registered ${registered}\n`);
           }
           return;
         }
         const refusal = result.report.refusal!;
         if (opts.json) process.stdout.write(`${JSON.stringify(result.report, null, 2)}\n`);
-        else process.stdout.write(formatPipelineReport(result.report, input, opts.output));
+        else process.stdout.write(formatPipelineReport(result.report, source.label, opts.output));
         process.stderr.write(`error: refused: ${refusal.message}; nothing written to ${opts.output}\n`);
         process.exitCode = EXIT_REFUSED;
       } catch (err) {

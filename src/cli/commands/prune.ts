@@ -6,14 +6,14 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { prune, type PruneReport } from '../../optimize/prune.js';
+import { addPushOptions, checkPushFlags, inputFromRegistry, pushDerived, type PushFlags } from './registry.js';
 
-interface PruneFlags {
+interface PruneFlags extends PushFlags {
   output: string;
   sparsity: number;
   structured?: boolean;
   scope?: 'global' | 'per-layer';
   exclude?: string[];
-  json?: boolean;
 }
 
 function sparsityValue(value: string): number {
@@ -64,23 +64,30 @@ export function formatPruneReport(r: PruneReport): string {
 }
 
 export function registerPrune(program: Command): void {
-  program
+  const command = program
     .command('prune')
     .description('magnitude-prune MatMul/Gemm/Conv weights (zeros, or whole channels with --structured)')
-    .argument('<input>', 'the .onnx model to prune')
+    .argument('[input]', 'the .onnx model to prune (or --from REF)')
     .requiredOption('-o, --output <path>', 'where to write the pruned model')
     .requiredOption('--sparsity <s>', 'fraction of weights (or channels with --structured) to remove, 0 ≤ s < 1', sparsityValue)
     .option('--structured', 'remove whole output channels (the model shrinks and gets faster)')
     .option('--scope <scope>', 'unstructured: global (one threshold) or per-layer (default)', scopeValue)
     .option('--exclude <nodes>', 'node names to leave untouched, comma-separated', nameList)
-    .option('--json', 'print the report as JSON')
-    .action(async (input: string, flags: PruneFlags) => {
+    .option('--json', 'print the report as JSON');
+  addPushOptions(command)
+    .action(async (inputArg: string | undefined, flags: PruneFlags) => {
       try {
+        checkPushFlags(flags, flags.output);
+        const source = await inputFromRegistry(inputArg, flags);
+        const input = source.path;
         const model = await loadModel(input);
         const { model: pruned, report } = prune(model, { sparsity: flags.sparsity, structured: flags.structured, scope: flags.scope, exclude: flags.exclude });
         await saveModel(pruned, flags.output);
-        if (flags.json) process.stdout.write(JSON.stringify({ input, output: flags.output, report }, null, 2) + '\n');
-        else process.stdout.write(`${input} → ${flags.output}\n${formatPruneReport(report)}`);
+        const how = flags.structured ? 'structured' : `unstructured${flags.scope ? ` ${flags.scope}` : ''}`;
+        const pushed = flags.push ? await pushDerived(flags.output, source, flags, `prune ${pct(flags.sparsity)} ${how} of ${source.label}`) : undefined;
+        const registered = pushed ? `${pushed.name}:${pushed.version}` : undefined;
+        if (flags.json) process.stdout.write(JSON.stringify({ input: source.label, output: flags.output, report, ...(registered ? { registered } : {}) }, null, 2) + '\n');
+        else process.stdout.write(`${source.label} → ${flags.output}\n${formatPruneReport(report)}${registered ? `registered ${registered}\n` : ''}`);
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         process.stderr.write(`error: ${message.split('\n')[0]}\n`);

@@ -11,8 +11,9 @@ import { isExternal } from '../../onnx/external.js';
 import { datasetOptionsFor, readDataset } from '../../optimize/data.js';
 import { formatReport, quantize, type QuantizeOptions } from '../../optimize/quantize/index.js';
 import { formatBytes } from '../../optimize/quantize/report.js';
+import { addPushOptions, checkPushFlags, inputFromRegistry, pushDerived, type PushFlags } from './registry.js';
 
-interface QuantizeCommandOptions {
+interface QuantizeCommandOptions extends PushFlags {
   output: string;
   mode: 'dynamic' | 'static' | 'weight-only';
   bits: 8 | 4;
@@ -29,7 +30,6 @@ interface QuantizeCommandOptions {
   form?: 'fused' | 'standard';
   exclude?: string[];
   opTypes?: string[];
-  json?: boolean;
 }
 
 function oneOf<T extends number>(name: string, allowed: readonly T[]): (value: string) => T {
@@ -97,11 +97,18 @@ function detach(model: ModelProto): ModelProto {
   });
 }
 
+/** How a quantization is described in the lineage of a pushed version. */
+function describeQuantize(opts: QuantizeCommandOptions): string {
+  if (opts.mode === 'dynamic') return 'quantize dynamic int8';
+  if (opts.mode === 'weight-only') return `quantize weight-only int${opts.bits}${opts.bits === 4 ? ` block ${opts.blockSize ?? 32}` : ''}`;
+  return `quantize static QDQ ${opts.activationType ?? 'uint8'} activations (${opts.calibrationMethod ?? 'minmax'} calibration)`;
+}
+
 export function registerQuantize(program: Command): void {
-  program
+  const command = program
     .command('quantize')
     .description('quantize a model: dynamic int8, static QDQ with calibration, or weight-only int8/int4')
-    .argument('<model>', 'input .onnx file')
+    .argument('[model]', 'input .onnx file (or --from REF)')
     .requiredOption('-o, --output <file>', 'where to write the quantized model')
     .addOption(new Option('--mode <mode>', 'dynamic: int8 weights, activations quantized at run time; static: QDQ with calibrated activation ranges; weight-only: int8 or int4 weights, float activations').choices(['dynamic', 'static', 'weight-only']).makeOptionMandatory())
     .option('--bits <n>', 'weight-only: 8 (DequantizeLinear) or 4 (com.microsoft MatMulNBits)', oneOf('--bits', [8, 4] as const), 8)
@@ -118,10 +125,14 @@ export function registerQuantize(program: Command): void {
     .addOption(new Option('--form <form>', 'dynamic: fused (com.microsoft.DynamicQuantizeMatMul, default) or standard (DynamicQuantizeLinear + MatMulInteger)').choices(['fused', 'standard']))
     .option('--exclude <nodes>', 'comma-separated node names to keep in float', list)
     .option('--op-types <ops>', 'comma-separated op types to quantize (default MatMul,Gemm; static adds Conv)', list)
-    .option('--json', 'print the report as JSON')
-    .action(async (input: string, opts: QuantizeCommandOptions) => {
+    .option('--json', 'print the report as JSON');
+  addPushOptions(command)
+    .action(async (inputArg: string | undefined, opts: QuantizeCommandOptions) => {
       const bar = process.stderr.isTTY && !opts.json ? progressBar() : undefined;
       try {
+        checkPushFlags(opts, opts.output);
+        const source = await inputFromRegistry(inputArg, opts);
+        const input = source.path;
         if (opts.mode === 'static' && !opts.calibration) throw new Error('static quantization needs --calibration DATA');
         if (opts.bits === 4 && opts.mode !== 'weight-only') throw new Error('--bits 4 is weight-only: use --mode weight-only --bits 4');
         let model: ModelProto | undefined = await loadModel(input, { externalData: false });
@@ -161,13 +172,16 @@ export function registerQuantize(program: Command): void {
           ...(external ? { externalData: { location: `${basename(opts.output)}.data` } } : {}),
         });
         const bytes = saved.modelBytes + (saved.externalData?.bytes ?? 0);
+        const pushed = opts.push ? await pushDerived(opts.output, source, opts, `${describeQuantize(opts)} of ${source.label}`) : undefined;
+        const registered = pushed ? `${pushed.name}:${pushed.version}` : undefined;
         if (opts.json) {
           const written = { path: opts.output, bytes, externalData: saved.externalData?.path };
-          process.stdout.write(`${JSON.stringify({ ...report, written }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ ...report, written, ...(registered ? { registered } : {}) }, null, 2)}\n`);
         } else {
           process.stdout.write(formatReport(report));
           const side = saved.externalData ? ` + ${saved.externalData.path}` : '';
           process.stdout.write(`\nwrote ${opts.output}${side} (${formatBytes(bytes)})\n`);
+          if (registered) process.stdout.write(`registered ${registered}\n`);
         }
       } catch (err) {
         bar?.clear();

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import pino from 'pino';
+import { createServerLogger } from '../../http/auth.js';
 import { startServer } from '../../server.js';
 import type { ModelConfig } from '../../core/model-config.js';
 import type { ModelControlMode } from '../../core/model-control.js';
@@ -14,6 +14,12 @@ function integer(min: number) {
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got '${value}'`);
     return n;
   };
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  return n;
 }
 
 export function berthHome(): string {
@@ -37,6 +43,26 @@ interface ServeFlags {
   modelControl: ModelControlMode;
   loadModel: string[];
   repositoryPollSecs: number;
+  registry?: boolean;
+  home?: string;
+  catalog?: string;
+  registryPollSecs: number;
+  requireAuth?: boolean;
+  captureRate: number;
+  captureMaxMb: number;
+  driftWindow: number;
+  driftWindowSecs: number;
+  driftReferenceSize: number;
+  alerts?: string;
+  metrics: boolean;
+  accessLog: boolean;
+  accessLogSample: number;
+}
+
+function share(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`expected a number within 0..1, got '${value}'`);
+  return n;
 }
 
 function mode(value: string): ModelControlMode {
@@ -64,13 +90,27 @@ export function registerServe(program: Command): void {
     .option('--model-control <mode>', 'none: load all at start; explicit: load via the repository API; poll: watch the repository', mode, 'none')
     .option('--load-model <name>', 'explicit mode: load this model at start (repeatable; * = all)', collect, [])
     .option('--repository-poll-secs <s>', 'poll mode: seconds between repository scans', integer(1), 15)
+    .option('--registry', 'serve every registry model with a production alias (plus its canary and shadow), follow catalog changes, and serve the admin API at /api/v1 (docs at /docs)')
+    .option('--home <dir>', 'registry home [default: $BERTH_HOME or ~/.berth]')
+    .option('--catalog <url>', 'registry catalog URL, e.g. postgres://... [default: $BERTH_CATALOG_URL or the SQLite catalog in the home]')
+    .option('--registry-poll-secs <s>', 'seconds between registry change checks', positiveNumber, 2)
+    .option('--require-auth', 'inference and metadata endpoints need an API key too (admin endpoints always do); needs --registry')
     .option('--exit-timeout-secs <s>', 'on SIGTERM, longest wait for in-flight requests before exiting anyway', integer(0), 30)
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
+    .option('--no-metrics', 'do not serve Prometheus metrics at GET /metrics')
+    .option('--access-log-sample <r>', 'share of successful requests given an access log line, 0..1 (failures are always logged)', share, 1)
+    .option('--no-access-log', 'no access log lines at all')
     .option('--example', 'also serve the bundled digits example (trained on first use)')
+    .option('--capture-rate <r>', 'share of successful requests captured (inputs, outputs, id, version, time) to HOME/monitor/capture, 0..1', share, 0)
+    .option('--capture-max-mb <mb>', 'size bound of the capture store, MiB (oldest segments are deleted)', positiveNumber, 256)
+    .option('--drift-window <n>', 'samples per drift window, compared with the reference profile; 0 turns drift off', integer(0), 500)
+    .option('--drift-window-secs <s>', 'a drift window also closes after this many seconds (with at least 30 samples)', positiveNumber, 3600)
+    .option('--drift-reference-size <n>', 'first live samples that become the drift reference when a version has no saved profile', integer(1), 1000)
+    .option('--alerts <file>', 'alert rules (YAML): accuracy, drift, p99 latency, error rate -> webhooks')
     .action(async (paths: string[], flags: ServeFlags) => {
-      const logger = pino({ level: flags.logLevel });
+      const logger = createServerLogger(flags.logLevel);
       const all = [...paths];
-      if (flags.example || all.length === 0) {
+      if (flags.example || (all.length === 0 && !flags.registry)) {
         const { ensureDigitsModel } = await import('../../examples/digits/index.js');
         const dir = join(berthHome(), 'examples');
         const result = await ensureDigitsModel(dir);
@@ -93,6 +133,21 @@ export function registerServe(program: Command): void {
         grpcMaxMessageBytes: flags.grpcMaxMessageMb === undefined ? undefined : flags.grpcMaxMessageMb * 1024 * 1024,
         logger,
         modelControl: { mode: flags.modelControl, startupModels: flags.loadModel, pollSecs: flags.repositoryPollSecs },
+        registry: flags.registry
+          ? { home: flags.home ?? process.env.BERTH_HOME, catalogUrl: flags.catalog ?? process.env.BERTH_CATALOG_URL, pollSecs: flags.registryPollSecs }
+          : undefined,
+        requireAuth: flags.requireAuth,
+        metrics: flags.metrics,
+        accessLog: flags.accessLog ? { sampleRate: flags.accessLogSample } : false,
+        monitoring: {
+          home: flags.home ?? berthHome(),
+          captureRate: flags.captureRate,
+          captureMaxMb: flags.captureMaxMb,
+          driftWindow: flags.driftWindow,
+          driftWindowSecs: flags.driftWindowSecs,
+          driftReferenceSize: flags.driftReferenceSize,
+          alerts: flags.alerts,
+        },
       });
       logger.info({ url: server.url, grpc_port: server.grpcPort, models: server.service.modelNames() }, `berth serving on ${server.url}${server.grpcPort ? ` (gRPC on port ${server.grpcPort})` : ''}`);
       let stopping = false;

@@ -1,0 +1,246 @@
+/**
+ * Prediction capture: a sampled record of served requests (inputs, outputs, request id, model,
+ * version, time) in a bounded, rotating local store of segment files (format.ts) under
+ * HOME/monitor/capture/.
+ *
+ * The hot path (`offer`) decides whether to sample and copies the sampled tensors; encoding
+ * and appending run in batches from a timer. Segments are named `<first record ms>-<pid>-<n>.bcap`
+ * so name order is time order; once the directory holds more than `maxBytes`, the oldest
+ * segments are deleted.
+ */
+import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RequestRecord } from '../../core/observer.js';
+import type { Tensor } from '../../core/tensor.js';
+import type { CapturedRecord } from './format.js';
+import { MAGIC, SEGMENT_SUFFIX, encodeRecord } from './format.js';
+
+export interface CaptureOptions {
+  /** directory of the segments (HOME/monitor/capture) */
+  dir: string;
+  /** share of successful requests captured, 0..1 */
+  rate: number;
+  /** the store's largest size, bytes (default 256 MiB) */
+  maxBytes?: number;
+  /** size at which a segment is closed and the next begun (default maxBytes/8, within 64 KiB..32 MiB) */
+  segmentBytes?: number;
+  /** how often pending records are written (default 200 ms) */
+  flushMs?: number;
+  /** pending bytes beyond which new samples are dropped (default 64 MiB) */
+  maxPendingBytes?: number;
+  log?: { warn(obj: object, msg: string): void };
+}
+
+export interface CaptureStats {
+  rate: number;
+  dir: string;
+  max_bytes: number;
+  /** bytes in the store's segments now */
+  bytes: number;
+  segments: number;
+  /** records written by this process */
+  records: number;
+  /** sampled records dropped (writer behind, or one record larger than the store) */
+  dropped: number;
+  /** segments deleted by rotation */
+  rotated: number;
+}
+
+export function captureDir(home: string): string {
+  return join(home, 'monitor', 'capture');
+}
+
+export function copyTensor(t: Tensor): Tensor {
+  const data = Array.isArray(t.data) ? t.data.map((b) => Buffer.from(b)) : t.data.slice();
+  return { name: t.name, datatype: t.datatype, shape: t.shape.slice(), data };
+}
+
+function approxBytes(tensors: readonly Tensor[]): number {
+  let n = 64;
+  for (const t of tensors) n += 32 + (Array.isArray(t.data) ? t.data.reduce((s, b) => s + 4 + b.length, 0) : t.data.byteLength);
+  return n;
+}
+
+export class CaptureStore {
+  readonly rate: number;
+  readonly maxBytes: number;
+  readonly segmentBytes: number;
+  private readonly maxPendingBytes: number;
+  private pending: CapturedRecord[] = [];
+  private pendingBytes = 0;
+  private timer?: NodeJS.Timeout;
+  private writing: Promise<void> = Promise.resolve();
+  private fh?: FileHandle;
+  private current?: { name: string; bytes: number };
+  private seq = 0;
+  /** closed segments of the directory, oldest first (any process's) */
+  private closedSegments: { name: string; bytes: number }[] = [];
+  private records = 0;
+  private dropped = 0;
+  private rotated = 0;
+  private closed = false;
+  private ready: Promise<void>;
+
+  constructor(private readonly options: CaptureOptions) {
+    if (!(options.rate >= 0 && options.rate <= 1)) throw new RangeError(`capture rate must be within 0..1, got ${options.rate}`);
+    this.rate = options.rate;
+    this.maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
+    this.segmentBytes = options.segmentBytes ?? Math.min(32 * 1024 * 1024, Math.max(64 * 1024, Math.floor(this.maxBytes / 8)));
+    this.maxPendingBytes = options.maxPendingBytes ?? 64 * 1024 * 1024;
+    this.ready = this.rate > 0 ? this.scan() : Promise.resolve();
+  }
+
+  /** Hot path: the sampling decision, then a copy of the sampled request. */
+  offer(record: RequestRecord): void {
+    if (this.sample()) this.add(record, record.inputs.map(copyTensor));
+  }
+
+  /** The sampling decision alone (true for `rate` of the calls). */
+  sample(): boolean {
+    return this.rate > 0 && !this.closed && (this.rate >= 1 || Math.random() < this.rate);
+  }
+
+  /**
+   * Adds a sampled request whose inputs were already copied (the runtime detaches request
+   * buffers it transfers to a worker, so monitoring copies them before inference).
+   */
+  add(record: RequestRecord, inputs: Tensor[]): void {
+    if (this.closed || record.outcome !== 'success' || !record.outputs) return;
+    const size = approxBytes(inputs) + approxBytes(record.outputs);
+    if (this.pendingBytes + size > this.maxPendingBytes) {
+      this.dropped++;
+      return;
+    }
+    this.pending.push({
+      time: record.startedAt,
+      model: record.model,
+      version: record.version,
+      requestId: record.requestId,
+      rows: record.rows,
+      inputs,
+      outputs: record.outputs.map(copyTensor),
+    });
+    this.pendingBytes += size;
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, this.options.flushMs ?? 200);
+      this.timer.unref();
+    }
+  }
+
+  /** Writes everything pending; resolves when it is on disk (appended, not fsynced). */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const batch = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (batch.length > 0) {
+      this.writing = this.writing.then(() => this.write(batch)).catch((err: unknown) => {
+        this.dropped += batch.length;
+        this.options.log?.warn({ err: (err as Error).message, dir: this.options.dir }, 'prediction capture could not write');
+      });
+    }
+    return this.writing;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    await this.writing;
+    await this.fh?.close();
+    this.fh = undefined;
+  }
+
+  stats(): CaptureStats {
+    const bytes = this.closedSegments.reduce((s, x) => s + x.bytes, 0) + (this.current?.bytes ?? 0);
+    return {
+      rate: this.rate,
+      dir: this.options.dir,
+      max_bytes: this.maxBytes,
+      bytes,
+      segments: this.closedSegments.length + (this.current ? 1 : 0),
+      records: this.records,
+      dropped: this.dropped,
+      rotated: this.rotated,
+    };
+  }
+
+  private async scan(): Promise<void> {
+    await mkdir(this.options.dir, { recursive: true });
+    const names = (await readdir(this.options.dir)).filter((n) => n.endsWith(SEGMENT_SUFFIX)).sort();
+    const out: { name: string; bytes: number }[] = [];
+    for (const name of names) {
+      if (name === this.current?.name) continue;
+      try {
+        out.push({ name, bytes: (await stat(join(this.options.dir, name))).size });
+      } catch {
+        // deleted meanwhile (another process rotating)
+      }
+    }
+    this.closedSegments = out;
+  }
+
+  private async write(batch: CapturedRecord[]): Promise<void> {
+    await this.ready;
+    let chunks: Buffer[] = [];
+    let size = 0;
+    for (const r of batch) {
+      const b = encodeRecord(r);
+      if (b.length + MAGIC.length > this.maxBytes) {
+        this.dropped++;
+        continue;
+      }
+      // a segment ends before the record that would take it past its size
+      const used = (this.current?.bytes ?? MAGIC.length) + size;
+      if (used > MAGIC.length && used + b.length > this.segmentBytes) {
+        if (size > 0) await this.append(Buffer.concat(chunks, size), r.time);
+        chunks = [];
+        size = 0;
+        await this.rotate(r.time);
+      }
+      chunks.push(b);
+      size += b.length;
+      this.records++;
+    }
+    if (size > 0) await this.append(Buffer.concat(chunks, size), batch[0].time);
+  }
+
+  private async append(bytes: Buffer, time: number): Promise<void> {
+    if (!this.fh) await this.openSegment(time);
+    await this.fh!.write(bytes);
+    this.current!.bytes += bytes.length;
+    await this.enforceBound();
+  }
+
+  private async openSegment(time: number): Promise<void> {
+    const name = `${String(Math.floor(time)).padStart(14, '0')}-${process.pid}-${String(this.seq++).padStart(6, '0')}${SEGMENT_SUFFIX}`;
+    this.fh = await open(join(this.options.dir, name), 'a');
+    await this.fh.write(MAGIC);
+    this.current = { name, bytes: MAGIC.length };
+  }
+
+  private async rotate(time: number): Promise<void> {
+    await this.fh?.close();
+    this.fh = undefined;
+    this.current = undefined;
+    await this.scan(); // picks up other processes' segments, and ours just closed
+    await this.openSegment(time);
+    await this.enforceBound();
+  }
+
+  private async enforceBound(): Promise<void> {
+    let total = this.closedSegments.reduce((s, x) => s + x.bytes, 0) + (this.current?.bytes ?? 0);
+    while (total > this.maxBytes && this.closedSegments.length > 0) {
+      const oldest = this.closedSegments.shift()!;
+      total -= oldest.bytes;
+      this.rotated++;
+      await unlink(join(this.options.dir, oldest.name)).catch(() => undefined);
+    }
+  }
+}

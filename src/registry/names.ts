@@ -1,0 +1,106 @@
+/**
+ * Validation of everything a caller names: model names, aliases, references ('N:V', 'N@alias',
+ * 'N'), tags and metrics. Names become single path segments under HOME, so anything outside
+ * `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}` is refused before it reaches the file system or the catalog.
+ */
+import { invalidArgument } from '../core/errors.js';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** `latest` always means the newest version, so it cannot be set as an alias. */
+export const RESERVED_ALIASES = new Set(['latest']);
+
+function show(value: unknown): string {
+  const s = typeof value === 'string' ? value : String(value);
+  return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
+}
+
+export function isValidName(value: unknown): value is string {
+  return typeof value === 'string' && NAME.test(value);
+}
+
+export function checkName(value: unknown, what = 'model name'): string {
+  if (!isValidName(value)) {
+    throw invalidArgument(`invalid ${what} ${show(value)}: use 1–128 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit`);
+  }
+  return value;
+}
+
+export function checkAlias(value: unknown): string {
+  return checkName(value, 'alias');
+}
+
+export function checkSettableAlias(value: unknown): string {
+  const alias = checkAlias(value);
+  if (RESERVED_ALIASES.has(alias)) throw invalidArgument(`'${alias}' is reserved (N@latest always means the newest version)`);
+  return alias;
+}
+
+export function checkVersion(value: unknown): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1) return value;
+  if (typeof value === 'string' && /^[1-9][0-9]{0,14}$/.test(value)) return Number(value);
+  throw invalidArgument(`invalid version ${show(value)}: expected a positive integer`);
+}
+
+export type ParsedRef =
+  | { name: string; kind: 'version'; version: number }
+  | { name: string; kind: 'alias'; alias: string }
+  | { name: string; kind: 'latest' };
+
+/** Parses 'N:V', 'N@alias' or 'N' (the latest version). */
+export function parseRef(ref: unknown): ParsedRef {
+  if (typeof ref !== 'string' || ref === '') throw invalidArgument(`invalid model reference ${show(ref)}: expected NAME, NAME:VERSION or NAME@ALIAS`);
+  const at = ref.indexOf('@');
+  const colon = ref.indexOf(':');
+  if (at >= 0) {
+    const name = checkName(ref.slice(0, at));
+    const alias = checkAlias(ref.slice(at + 1));
+    return alias === 'latest' ? { name, kind: 'latest' } : { name, kind: 'alias', alias };
+  }
+  if (colon >= 0) return { name: checkName(ref.slice(0, colon)), kind: 'version', version: checkVersion(ref.slice(colon + 1)) };
+  return { name: checkName(ref), kind: 'latest' };
+}
+
+/** MLflow's floor for tag sizes: keys of 250 bytes, values of 5000. */
+const TAG_KEY_MAX = 250;
+const TAG_VALUE_MAX = 5000;
+
+export function checkTags(tags: unknown, what = 'tag'): Record<string, string> {
+  if (tags === undefined) return {};
+  if (tags === null || typeof tags !== 'object' || Array.isArray(tags)) throw invalidArgument(`${what}s must be an object of strings`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(tags)) {
+    if (k === '' || Buffer.byteLength(k) > TAG_KEY_MAX) throw invalidArgument(`${what} key ${show(k)} must be 1–${TAG_KEY_MAX} bytes`);
+    if (typeof v !== 'string' || Buffer.byteLength(v) > TAG_VALUE_MAX) throw invalidArgument(`${what} ${show(k)} must be a string of at most ${TAG_VALUE_MAX} bytes`);
+    out[k] = v;
+  }
+  return out;
+}
+
+export function checkMetrics(metrics: unknown): Record<string, number> {
+  if (metrics === undefined) return {};
+  if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) throw invalidArgument('metrics must be an object of numbers');
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(metrics)) {
+    if (k === '' || Buffer.byteLength(k) > TAG_KEY_MAX) throw invalidArgument(`metric name ${show(k)} must be 1–${TAG_KEY_MAX} bytes`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw invalidArgument(`metric ${show(k)} must be a finite number`);
+    out[k] = v;
+  }
+  return out;
+}
+
+export function checkActor(actor: unknown): string {
+  if (typeof actor !== 'string' || actor.trim() === '' || actor.length > 256) throw invalidArgument('actor must be a non-empty string of at most 256 characters');
+  return actor;
+}
+
+/** The default actor: $USER (or $USERNAME), else 'unknown'. */
+export function defaultActor(): string {
+  return process.env.USER || process.env.USERNAME || 'unknown';
+}
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+export function isDigest(value: unknown): value is string {
+  return typeof value === 'string' && DIGEST.test(value);
+}
