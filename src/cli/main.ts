@@ -10,6 +10,8 @@ import { registerEval } from './commands/eval.js';
 import { registerOptimize } from './commands/optimize.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerRolloutCommands } from './commands/rollout.js';
+import { registerCaptureCommands } from './commands/capture.js';
+import { registerMonitorCommands } from './commands/monitor.js';
 import { SERVER_VERSION } from '../core/inference-service.js';
 
 const program = new Command();
@@ -27,6 +29,8 @@ registerEval(program);
 registerOptimize(program);
 registerRegistryCommands(program);
 registerRolloutCommands(program);
+registerCaptureCommands(program);
+registerMonitorCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);

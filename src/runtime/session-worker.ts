@@ -37,6 +37,8 @@ async function main(): Promise<void> {
   const options: ort.InferenceSession.SessionOptions = {
     logSeverityLevel: 3,
     graphOptimizationLevel: 'all',
+    // Spinning intra-op threads burn the cores the main thread needs for HTTP between batches.
+    ...(process.env.BERTH_ORT_SPIN === '1' ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
   };
   // onnxruntime-node rejects an explicit undefined; leave unset to get its default.
   if (data.intraOpNumThreads !== undefined) options.intraOpNumThreads = data.intraOpNumThreads;
