@@ -176,7 +176,8 @@ export class ServingMetrics implements InferenceObserver {
   private readonly batchSize = new FastHistogram('berth_batch_size', 'Rows per executed batch (_count = executions, _sum = rows inferred).', ['model', 'version'], BATCH_BUCKETS);
   private readonly shed = new FastCounter('berth_requests_shed_total', 'Requests refused without running because the queue was full (queue_full) or their queue timeout expired (timeout).', ['model', 'version', 'reason']);
   private readonly http = new FastCounter('berth_http_responses_total', 'HTTP responses by method, route pattern (empty when no route matched) and status code, including requests refused before they reach the serving core (unparseable body, too large, unauthorised).', ['method', 'route', 'code']);
-  private readonly httpSeries = new Map<string, CounterSeries>();
+  /** route → method → status → series; route strings come from fastify's route table, so their hashes are cached */
+  private readonly httpSeries = new Map<string, Map<string, Map<number, CounterSeries>>>();
   private readonly restarts: Counter<'model' | 'version'>;
   private readonly byModel = new Map<string, Map<string, VersionSeries>>();
 
@@ -314,12 +315,12 @@ export class ServingMetrics implements InferenceObserver {
 
   /** Counts one HTTP response (registered as an onResponse hook by registerMetricsRoute). */
   onHttpResponse(method: string, route: string, status: number): void {
-    const k = `${status} ${method} ${route}`;
-    let c = this.httpSeries.get(k);
-    if (!c) {
-      c = this.http.child(method, route, String(status));
-      this.httpSeries.set(k, c);
-    }
+    let methods = this.httpSeries.get(route);
+    if (!methods) this.httpSeries.set(route, (methods = new Map()));
+    let statuses = methods.get(method);
+    if (!statuses) methods.set(method, (statuses = new Map()));
+    let c = statuses.get(status);
+    if (!c) statuses.set(status, (c = this.http.child(method, route, String(status))));
     c.value++;
   }
 

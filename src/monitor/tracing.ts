@@ -184,6 +184,11 @@ export class Tracing implements InferenceObserver {
     let span = this.current.getStore();
     const own = span === undefined;
     if (!span) span = this.tracer.startSpan(`infer ${record.model}`, { kind: SpanKind.SERVER, startTime: start }, ROOT_CONTEXT);
+    if (!span.isRecording()) {
+      // not sampled: the caller's decision (or the sampler's) is followed, at no further cost
+      if (own) span.end(end);
+      return;
+    }
     span.setAttributes({
       'berth.model': record.model,
       'berth.model_version': record.version,
@@ -207,10 +212,10 @@ export class Tracing implements InferenceObserver {
       const queueStart = start;
       const queueEnd = Math.min(end, queueStart + record.queueNs / 1e6);
       const computeEnd = Math.min(end, queueEnd + record.computeNs / 1e6);
-      const attributes = { 'berth.model': record.model, 'berth.model_version': record.version, 'berth.rows': record.rows };
-      this.tracer.startSpan('queue', { kind: SpanKind.INTERNAL, startTime: queueStart, attributes }, parent).end(queueEnd);
-      const batch = this.tracer.startSpan('batch', { kind: SpanKind.INTERNAL, startTime: queueEnd, attributes }, parent);
-      this.tracer.startSpan('inference', { kind: SpanKind.INTERNAL, startTime: queueEnd, attributes }, trace.setSpan(ROOT_CONTEXT, batch)).end(computeEnd);
+      // the model, version and rows are on the request span; the children carry only times
+      this.tracer.startSpan('queue', { kind: SpanKind.INTERNAL, startTime: queueStart }, parent).end(queueEnd);
+      const batch = this.tracer.startSpan('batch', { kind: SpanKind.INTERNAL, startTime: queueEnd }, parent);
+      this.tracer.startSpan('inference', { kind: SpanKind.INTERNAL, startTime: queueEnd }, trace.setSpan(ROOT_CONTEXT, batch)).end(computeEnd);
       batch.end(end);
     }
     if (own) span.end(end);
