@@ -11,6 +11,9 @@ import { basename, extname } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { formatBytes } from '../../onnx/inspect.js';
 import { Registry } from '../../registry/registry.js';
+import { readDataset } from '../../optimize/data.js';
+import { buildProfile, saveProfile } from '../../monitor/drift/index.js';
+import type { ProfileSignature } from '../../monitor/drift/index.js';
 import { checkName, isValidName } from '../../registry/names.js';
 import { KEY_SCOPES, type AuditEntry, type FsckReport, type KeyScope, type TensorSignature, type VersionRecord } from '../../registry/types.js';
 
@@ -136,6 +139,7 @@ interface PushCommandFlags extends RegistryFlags {
   metric?: Record<string, number>;
   parent?: string;
   derivedBy?: string;
+  referenceData?: string;
 }
 
 export function registerRegistryCommands(program: Command): void {
@@ -149,7 +153,8 @@ export function registerRegistryCommands(program: Command): void {
       .option('--tag <key=value>', 'a tag of the version (repeatable)', keyValue('tag'))
       .option('--metric <key=value>', 'a metric of the version, e.g. accuracy=0.97 (repeatable)', keyValue('metric'))
       .option('--parent <ref>', 'the version this one derives from: NAME:VERSION or NAME@ALIAS')
-      .option('--derived-by <text>', 'how it was derived from the parent, e.g. "quantize dynamic int8 of digits:3"'),
+      .option('--derived-by <text>', 'how it was derived from the parent, e.g. "quantize dynamic int8 of digits:3"')
+      .option('--reference-data <file>', 'inputs the model was trained or validated on (.npy, .npz, .json, .csv): saved as the drift reference profile of the new version'),
     { actor: true, json: true },
   ).action(async (file: string, flags: PushCommandFlags) => {
     try {
@@ -164,6 +169,13 @@ export function registerRegistryCommands(program: Command): void {
           actor: flags.actor,
         }),
       );
+      if (flags.referenceData) {
+        // The drift reference lives beside the registry's blobs, where `berth serve` looks for it.
+        const home = await withRegistry(flags, async (r) => r.home);
+        const data = await readDataset(flags.referenceData, { inputNames: v.inputs.map((i) => i.name) });
+        const signature = { inputs: v.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape })) };
+        await saveProfile(home, v.name, String(v.version), buildProfile(data, signature as ProfileSignature, { model: v.name, version: String(v.version) }));
+      }
       if (flags.json) json(v);
       else out(`${v.name}:${v.version}`);
     } catch (err) {
