@@ -88,16 +88,18 @@ test('audit lists every change, newest first, filterable by model', () => {
 test('keys: create prints the key once; list never shows it; revoke', () => {
   const key = ok('keys', 'create', '--scope', 'infer', '--name', 'web').trim();
   assert.match(key, /^berth_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
-  const id = key.split('_')[1];
+  const id = key.split('_')[1]!;
+  // the secret is everything after `berth_<id>_`; it may itself contain '_' (base64url)
+  const secret = key.slice(`berth_${id}_`.length);
   const listed = ok('keys', 'list', '--json');
-  assert.ok(!listed.includes(key.split('_')[2]));
+  assert.ok(!listed.includes(secret));
   assert.deepEqual(JSON.parse(listed), [{ id, scope: 'infer', name: 'web', createdAt: JSON.parse(listed)[0].createdAt, revoked: false }]);
   assert.match(ok('keys', 'revoke', id), /revoked/);
   assert.match(ok('keys', 'list'), new RegExp(`${id}\\s+infer\\s+\\S+\\s+revoked\\s+web`));
   assert.equal(berth('keys', 'create', '--scope', 'root').code, 1);
   for (const file of ['catalog.db', 'catalog.db-wal']) {
     const bytes = existsSync(join(home, file)) ? readFileSync(join(home, file)) : Buffer.alloc(0);
-    assert.ok(!bytes.includes(Buffer.from(key.split('_')[2])), `${file} holds no key`);
+    assert.ok(!bytes.includes(Buffer.from(secret)), `${file} holds no key`);
   }
 });
 
