@@ -58,7 +58,10 @@ describe('overload at about 2x capacity', { skip: existsSync(CLI) ? false : 'dis
       const serviceMs = 1000 / capacity;
       // An accepted request waits behind at most QUEUE others. Unbounded queueing would instead
       // grow to seconds (4 s at 2x leaves 4 s of backlog); the slack covers a noisy, shared machine.
-      const bound = Math.max((QUEUE + 2) * serviceMs * 4, 1000);
+      // Shed answers measure the transport delay alone (no queueing), so accepted requests may
+      // take that plus the bounded queue's wait.
+      const shedP99 = shed.map((r) => r.ms).sort((a, b) => a - b)[Math.floor(shed.length * 0.99)] ?? 0;
+      const bound = Math.max((QUEUE + 2) * serviceMs * 4, 1000) + shedP99;
       assert.ok(p99 < bound, `p99 ${p99.toFixed(0)} ms over bound ${bound.toFixed(0)} ms (capacity ${capacity.toFixed(0)} req/s)`);
       const rssPeak = peakRssBytes(server.child.pid!) ?? 0;
       assert.ok(rssPeak < 1.5 * 1024 ** 3, `server RSS peaked at ${(rssPeak / 2 ** 20).toFixed(0)} MiB`);
