@@ -14,8 +14,9 @@
 // disturbance, and the ratio of their throughputs is a paired comparison.
 //
 // Tracing is off in both (no OTEL_* variables): then berth registers no hook and no observer
-// for it. `--tracing` adds a third server with tracing on, exporting to a local OTLP sink, to
-// show what tracing costs when it is on.
+// for it. `--tracing` adds a server with tracing on, exporting to a local OTLP sink, to show
+// what tracing costs when it is on; `--also=LABEL:ARGS` adds any other configuration to the
+// same rotation (e.g. metrics alone: --also="metrics-only:--no-access-log").
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -45,6 +46,7 @@ const { values: argv } = parseArgs({
     'log-dir': { type: 'string' },
     'on-args': { type: 'string' },
     'off-args': { type: 'string' },
+    also: { type: 'string', multiple: true },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -61,6 +63,8 @@ if (argv.help) {
   --together N      paired windows loading both servers at once (default: as many as rounds; 0 = none)
   --on-args="..."   more \`berth serve\` flags for the "on" server, e.g. --on-args=--no-access-log to time metrics alone
   --off-args="..."  the "off" server's flags instead of --no-metrics --no-access-log
+  --also=LABEL:ARGS another server measured in the same rotation and compared with "off"
+                    (repeatable), e.g. --also="metrics-only:--no-access-log"
   --log-dir DIR     where the servers' stdout (their JSON log) goes (default /dev/shm, a tmpfs)
   --keep            keep the temporary directory and the server logs`);
   process.exit(0);
@@ -294,6 +298,14 @@ async function main(): Promise<void> {
   let sink: ReturnType<typeof createHttpServer> | undefined;
   const on = await startBerth('on', dir, modelDir, onArgs);
   const off = await startBerth('off', dir, modelDir, offArgs);
+  const extras: Server[] = [];
+  for (const spec of argv.also ?? []) {
+    const colon = spec.indexOf(':');
+    const label = colon < 0 ? spec : spec.slice(0, colon);
+    const args = colon < 0 ? [] : spec.slice(colon + 1).split(/\s+/).filter((x) => x.length > 0);
+    console.log(`  ${label}: berth serve ${[...quiet, ...args].join(' ')}`);
+    extras.push(await startBerth(label, dir, modelDir, [...quiet, ...args]));
+  }
   let traced: Server | undefined;
   if (argv.tracing) {
     sink = createHttpServer((req, res) => {
@@ -307,12 +319,14 @@ async function main(): Promise<void> {
   const windows: Window[] = [];
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      const order = round % 2 === 1 ? [on, off] : [off, on];
-      if (traced) order.push(traced);
+      // every round another order, so that no server is always measured first or last
+      const all = [on, off, ...extras, ...(traced ? [traced] : [])];
+      const shift = (round - 1) % all.length;
+      const order = round % 2 === 1 ? [...all.slice(shift), ...all.slice(0, shift)] : [...all.slice(shift), ...all.slice(0, shift)].reverse();
       for (const s of order) {
         const w = await measure(s, script, round);
         windows.push(w);
-        console.log(`  round ${round} ${s.label.padEnd(6)} ${w.reqPerSec.toFixed(0).padStart(7)} req/s  p99 ${w.p99Ms.toFixed(2).padStart(6)} ms  CPU ${w.cpuUsPerReq.toFixed(1).padStart(6)} µs/req (main thread ${w.mainUsPerReq.toFixed(1).padStart(5)})  batch ${w.batch.toFixed(1).padStart(5)}  others ${(w.otherCpu * 100).toFixed(0).padStart(3)}% CPU${w.errors ? `  errors ${w.errors}` : ''}`);
+        console.log(`  round ${round} ${s.label.padEnd(12)} ${w.reqPerSec.toFixed(0).padStart(7)} req/s  p99 ${w.p99Ms.toFixed(2).padStart(6)} ms  CPU ${w.cpuUsPerReq.toFixed(1).padStart(6)} µs/req (main thread ${w.mainUsPerReq.toFixed(1).padStart(5)})  batch ${w.batch.toFixed(1).padStart(5)}  others ${(w.otherCpu * 100).toFixed(0).padStart(3)}% CPU${w.errors ? `  errors ${w.errors}` : ''}`);
       }
     }
     const together: { on: number; off: number }[] = [];
@@ -348,6 +362,16 @@ async function main(): Promise<void> {
     }
     console.log(`  server CPU/request on ${onCpu.toFixed(1)} µs, off ${offCpu.toFixed(1)} µs (${(((onCpu / offCpu) - 1) * 100).toFixed(1)}%)`);
     console.log(`  main thread CPU/request on ${onMain.toFixed(1)} µs, off ${offMain.toFixed(1)} µs (${(((onMain / offMain) - 1) * 100).toFixed(1)}%): the event loop is what limits a small model's throughput`);
+    for (const x of extras) {
+      const xRps = median(pick(x.label, (w) => w.reqPerSec));
+      const xPaired = Array.from({ length: ROUNDS }, (_, i) => {
+        const a = windows.find((w) => w.label === x.label && w.round === i + 1)!;
+        const b = windows.find((w) => w.label === 'off' && w.round === i + 1)!;
+        return a.reqPerSec / b.reqPerSec;
+      });
+      const xMain = median(pick(x.label, (w) => w.mainUsPerReq));
+      console.log(`  ${x.label.padEnd(18)} ${xRps.toFixed(0)} req/s, ratio to off ${(xRps / offRps).toFixed(3)} (per-round median ${median(xPaired).toFixed(3)}); main thread ${xMain.toFixed(1)} µs/request (${(((xMain / offMain) - 1) * 100).toFixed(1)}%)`);
+    }
     if (traced) {
       const tRps = median(pick('traced', (w) => w.reqPerSec));
       const tCpu = median(pick('traced', (w) => w.cpuUsPerReq));

@@ -97,24 +97,24 @@ function fastPath(logger: Logger): PinoInternals | undefined {
 }
 
 /**
- * Collects the lines written during one turn of the event loop and hands them to the
- * destination as one write when the turn ends (setImmediate): when a batch of 30 requests is
- * answered, one write instead of 30, each of which costs the event loop a system call or a
- * thread-pool hand-off. Holding lines longer (a 10 ms timer was tried) costs more than it saves:
- * strings that live across turns survive young-generation GCs and are promoted. Whatever is
- * pending is written at exit.
+ * Collects the lines logged by one callback of the event loop (with the promise reactions it
+ * triggers) and hands them to the destination as one write right after it (process.nextTick):
+ * the 30 answers of a batch cost one write, not 30, and each write costs the event loop a system
+ * call or a thread-pool hand-off. Lines are not held longer: strings that live across turns
+ * survive young-generation GCs and get promoted (a 10 ms timer was tried and cost more than it
+ * saved). Whatever is pending is written at exit.
  */
 class LineBuffer {
   private pending = '';
   private scheduled = false;
   constructor(private readonly stream: PinoInternals['stream']) {
-    buffers.add(this);
+    buffers.add(new WeakRef(this));
   }
   write(line: string): void {
     this.pending += line;
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.flush);
+      process.nextTick(this.flush);
     }
   }
   readonly flush = (): void => {
@@ -136,9 +136,10 @@ class LineBuffer {
   }
 }
 
-const buffers = new Set<LineBuffer>();
+/** Every live buffer, for the exit flush (weakly: a server that is gone takes its buffer along). */
+const buffers = new Set<WeakRef<LineBuffer>>();
 process.once('exit', () => {
-  for (const b of buffers) b.flushAtExit();
+  for (const b of buffers) b.deref()?.flushAtExit();
 });
 
 /** The access log observer: `service.addObserver(new AccessLog(logger, { sampleRate }))`. */

@@ -25,7 +25,7 @@ function capture(level = 'info'): { logger: pino.Logger; lines: Line[]; raw: str
 }
 
 const access = (lines: Line[]) => lines.filter((l) => l.msg === 'access');
-/** Access lines reach the destination when the event-loop turn that logged them ends. */
+/** Access lines reach the destination right after the callback that logged them. */
 const flushed = () => new Promise((r) => setImmediate(r));
 
 // distinctive values, to look for in the log afterwards
@@ -150,7 +150,7 @@ describe('AccessLog (unit)', () => {
     assert.deepEqual(log.lines.map((l) => [l.level, l.code, l.status]), [[40, 'UNAVAILABLE', 14], [50, 'INTERNAL', 500]]);
   });
 
-  test('the fast path writes what pino itself would, the lines of one turn in one write', async () => {
+  test('the fast path writes what pino itself would, the lines of one callback in one write', async () => {
     const fast = capture('info');
     const slow: string[] = [];
     // a level formatter makes AccessLog go through pino's own serialiser
@@ -167,7 +167,7 @@ describe('AccessLog (unit)', () => {
       a.onRequest(r);
       b.onRequest(r);
     }
-    assert.equal(fast.raw.length, 0, 'nothing written before the turn ends');
+    assert.equal(fast.raw.length, 0, 'nothing written before the callback ends');
     await flushed();
     assert.equal(fast.raw.length, 1, 'one write for all the lines');
     const strip = (o: Record<string, unknown>) => {
