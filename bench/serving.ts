@@ -711,7 +711,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     commit: gitCommit(),
     machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model.trim() ?? null, memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), platform: `${os.platform()} ${os.release()}`, node: process.version, onnxruntimeNode: ortVersion },
-    options: { quick: argv.quick, only: argv.only ?? null, berth: withBerth, connections: CONNECTIONS, wrkThreads: WRK_THREADS, ...TIMING },
+    options: { quick: argv.quick, only: argv.only ?? null, berth: withBerth, waitIdleSec: WAIT_IDLE_SEC, connections: CONNECTIONS, wrkThreads: WRK_THREADS, ...TIMING },
     models: models.map((m) => ({ name: m.name, layers: m.layers, seed: m.seed })),
     results,
     ratios,

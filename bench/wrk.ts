@@ -10,16 +10,15 @@ import { writeFile } from 'node:fs/promises';
 
 export const WRK_CANDIDATES = ['/usr/bin/wrk', '/usr/local/bin/wrk'];
 
-/** Absolute path of a working wrk, or undefined when it is not installed. */
+/** Path of a working wrk (one that answers `wrk -v`), or undefined when there is none. */
 export function findWrk(): string | undefined {
   const fromEnv = process.env['WRK'];
-  const candidates = fromEnv ? [fromEnv, ...WRK_CANDIDATES] : [...WRK_CANDIDATES];
+  const candidates = [...(fromEnv ? [fromEnv] : []), ...WRK_CANDIDATES, 'wrk'];
   for (const c of candidates) {
-    if (existsSync(c)) return c;
+    if (c !== 'wrk' && !existsSync(c)) continue;
+    const r = spawnSync(c, ['-v'], { encoding: 'utf8', timeout: 5000 });
+    if (r.error === undefined && /^wrk /m.test(`${r.stdout}${r.stderr}`)) return c;
   }
-  // Fall back to PATH lookup.
-  const r = spawnSync('wrk', ['-v'], { encoding: 'utf8' });
-  if (r.error === undefined && /wrk/i.test(`${r.stdout}${r.stderr}`)) return 'wrk';
   return undefined;
 }
 
