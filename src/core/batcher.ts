@@ -7,6 +7,7 @@
  */
 import { BerthError, unavailable } from './errors.js';
 import type { Tensor } from './tensor.js';
+import type { CancelSignal } from './types.js';
 import { concatBatch, splitBatch } from './batch-tensors.js';
 
 export interface BatcherOptions {
@@ -42,7 +43,7 @@ export interface EnqueueOptions {
   priority?: number;
   /** microseconds the request may wait in the queue; 0/undefined = no limit */
   timeoutUs?: number;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
 }
 
 interface Queued {
@@ -55,7 +56,7 @@ interface Queued {
   resolve: (result: { outputs: Tensor[]; timing: RequestTiming }) => void;
   reject: (err: unknown) => void;
   onAbort?: () => void;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
 }
 
 const RETRY_AFTER_SECONDS = 1;

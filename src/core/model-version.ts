@@ -13,7 +13,7 @@ import { BerthError, internal, unavailable } from './errors.js';
 import type { ModelConfig } from './model-config.js';
 import type { Datatype, Tensor } from './tensor.js';
 import { DATATYPES, datatypeFromOrt } from './tensor.js';
-import type { ModelState, TensorMetadata } from './types.js';
+import type { CancelSignal, ModelState, TensorMetadata } from './types.js';
 import { VersionStats } from './stats.js';
 
 export interface ModelVersionOptions {
@@ -175,7 +175,7 @@ export class ModelVersion implements Executor {
   }
 
   /** Queues a validated request; resolves with its outputs and timings. */
-  infer(inputs: Tensor[], options: { priority?: number; timeoutUs?: number; signal?: AbortSignal }): Promise<{ outputs: Tensor[]; timing: RequestTiming }> {
+  infer(inputs: Tensor[], options: { priority?: number; timeoutUs?: number; signal?: CancelSignal }): Promise<{ outputs: Tensor[]; timing: RequestTiming }> {
     if (this.state !== 'READY' || !this.batcher) {
       return Promise.reject(unavailable(`model '${this.name}' version ${this.version} is not ready${this.reason ? `: ${this.reason}` : ''}`));
     }

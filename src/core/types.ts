@@ -8,6 +8,17 @@ export interface RequestedOutput {
   parameters?: Parameters;
 }
 
+/**
+ * What the core needs of a cancellation signal. An AbortSignal satisfies it; the HTTP front
+ * end passes a cheaper one (http/client-gone-signal.ts), because an AbortController per
+ * request is a measurable share of a small model's main-thread time.
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** A protocol-neutral inference request, produced by the HTTP and gRPC front ends. */
 export interface InferRequest {
   modelName: string;
@@ -18,8 +29,8 @@ export interface InferRequest {
   /** absent: every output */
   outputs?: RequestedOutput[];
   parameters?: Parameters;
-  /** Set by the front end when the request is aborted (client went away). */
-  signal?: AbortSignal;
+  /** Set by the front end: aborted when the client goes away (an AbortSignal will do). */
+  signal?: CancelSignal;
   /** which front end carried it (rest, grpc, v1), for logs and metrics */
   protocol?: string;
   /**

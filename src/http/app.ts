@@ -10,6 +10,7 @@ import { BerthError, invalidArgument, notFound } from '../core/errors.js';
 import type { InferenceService } from '../core/inference-service.js';
 import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from '../core/inference-service.js';
 import { sendError } from './errors.js';
+import { ClientGoneSignal } from './client-gone-signal.js';
 import { registerExtensionRoutes } from './extension-routes.js';
 import type { ModelControl } from '../core/model-control.js';
 import { decodeInferRequest, encodeInferResponse, headerLength, metadataTensor } from './v2-codec.js';
@@ -228,11 +229,6 @@ function routeKey(request: FastifyRequest): string | undefined {
 }
 
 /** Aborts queued work when the client disconnects before its answer. */
-function abortSignal(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  // The response stream closing before it finished writing means the client went away.
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
+function abortSignal(reply: FastifyReply): ClientGoneSignal {
+  return new ClientGoneSignal(reply.raw);
 }

@@ -4,40 +4,12 @@
  * `Inference-Header-Content-Length` header, blobs sliced in tensor order by each tensor's
  * `binary_data_size`.
  */
-import { z } from 'zod';
 import { invalidArgument } from '../core/errors.js';
 import type { Datatype, NumericArray, Tensor } from '../core/tensor.js';
 import { DATATYPES, decodeBytesElements, elementCount, isDatatype, numericFromBytes, tensorBytes } from '../core/tensor.js';
 import type { InferRequest, InferResponse, Parameters, TensorMetadata } from '../core/types.js';
 import { fromJson, toJson } from './json-tensors.js';
-
-const parameters = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
-const requestSchema = z
-  .object({
-    id: z.string().optional(),
-    parameters: parameters.optional(),
-    inputs: z
-      .array(
-        z
-          .object({
-            name: z.string(),
-            shape: z.array(z.number().int().nonnegative()),
-            datatype: z.string(),
-            parameters: parameters.optional(),
-            data: z.unknown().optional(),
-          })
-          .passthrough(),
-      )
-      .min(1),
-    outputs: z.array(z.object({ name: z.string(), parameters: parameters.optional() }).passthrough()).optional(),
-  })
-  .passthrough(); // clients add fields of their own (KServe's client sends model_name)
-
-function describeZodError(error: z.ZodError): string {
-  const issue = error.issues[0]!;
-  const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-  return `invalid inference request: ${path || 'body'}: ${issue.message}`;
-}
+import { parseRequestHeader } from './v2-request-header.js';
 
 /** Length of the JSON header, from Inference-Header-Content-Length (absent: the whole body). */
 export function headerLength(header: string | string[] | undefined, bodyLength: number): number | undefined {
@@ -63,9 +35,7 @@ export function decodeInferRequest(body: Buffer, headerLen: number | undefined, 
   if (headerLen === 0) return decodeRawBinary(body, model, version, modelInputs());
   const jsonLen = headerLen ?? body.length;
   if (jsonLen === 0) throw invalidArgument('request body is empty; expected an inference request');
-  const parsed = requestSchema.safeParse(parseJson(body.subarray(0, jsonLen)));
-  if (!parsed.success) throw invalidArgument(describeZodError(parsed.error));
-  const req = parsed.data;
+  const req = parseRequestHeader(parseJson(body.subarray(0, jsonLen)));
   let offset = jsonLen;
   const inputs: Tensor[] = req.inputs.map((input) => {
     if (!isDatatype(input.datatype)) throw invalidArgument(`input '${input.name}' has unknown datatype '${input.datatype}'`);
@@ -93,7 +63,7 @@ export function decodeInferRequest(body: Buffer, headerLen: number | undefined, 
     modelVersion: version,
     id: req.id,
     inputs,
-    outputs: req.outputs?.map((o) => ({ name: o.name, parameters: o.parameters })),
+    outputs: req.outputs,
     parameters: req.parameters,
   };
 }

@@ -1,4 +1,5 @@
 import { after, before, describe, test } from 'node:test';
+import { request } from 'node:http';
 import assert from 'node:assert/strict';
 import { startServer } from '../../src/server.js';
 import type { RunningServer } from '../../src/server.js';
@@ -74,5 +75,24 @@ describe('dynamic batching', () => {
     assert.ok(t.headers.get('retry-after'));
     assert.equal((await long).status, 200);
     for (const q of await Promise.all(queued)) assert.equal(q.status, 200);
+  });
+
+  test('a client that disconnects while queued leaves the queue at once', async () => {
+    const url = `${server.url}/v2/models/slow/infer`;
+    const batcher = server.service.resolve('slow').batcher!;
+    const stats = server.service.resolve('slow').stats;
+    const failuresBefore = stats.fail.count;
+    const long = postJson(url, { inputs: [{ name: 'input', shape: [4096, 512], datatype: 'FP32', data: new Array(4096 * 512).fill(0.5) }] });
+    await waitFor(() => batcher.inFlight === 1);
+    const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 512], datatype: 'FP32', data: new Array(512).fill(0.5) }] });
+    const gone = request(url, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    gone.on('error', () => undefined); // we hang up ourselves
+    gone.end(body);
+    await waitFor(() => batcher.queueDepth === 1);
+    gone.destroy();
+    await waitFor(() => batcher.queueDepth === 0);
+    assert.equal(batcher.inFlight, 1, 'the queued request left while the long one was still running');
+    await waitFor(() => stats.fail.count === failuresBefore + 1);
+    assert.equal((await long).status, 200);
   });
 });
