@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `berth` command line. Each command lives in cli/commands/NAME.ts. */
+import './v8-tuning.js'; // first: V8 flags must be set before the hot allocation sites run
 import { Command } from 'commander';
 import { registerServe } from './commands/serve.js';
 import { registerInspect } from './commands/inspect.js';
