@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { captureDir } from '../../monitor/capture/store.js';
 import { concatenate, listSegments, parseTime, readCaptured, writeExport, writeIds } from '../../monitor/capture/export.js';
 import { berthHome } from './serve.js';
+import { fail } from '../fail.js';
 
 interface ExportFlags {
   version?: string;
@@ -18,12 +19,6 @@ interface ExportFlags {
   ids?: string;
   home?: string;
   json?: boolean;
-}
-
-function fail(err: unknown): void {
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`error: ${message.split('\n')[0]}\n`);
-  process.exitCode = 1;
 }
 
 export function registerCaptureCommands(program: Command): void {

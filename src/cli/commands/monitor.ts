@@ -10,6 +10,7 @@ import { modelInputSpecs, readDataset } from '../../optimize/data.js';
 import type { ProfileSignature } from '../../monitor/drift/profile.js';
 import { buildProfile, loadProfile, profilePath, saveProfile } from '../../monitor/drift/profile.js';
 import { berthHome } from './serve.js';
+import { fail } from '../fail.js';
 
 interface ProfileFlags {
   data: string;
@@ -17,12 +18,6 @@ interface ProfileFlags {
   model?: string;
   home?: string;
   json?: boolean;
-}
-
-function fail(err: unknown): void {
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`error: ${message.split('\n')[0]}\n`);
-  process.exitCode = 1;
 }
 
 /** `NAME:VERSION` → its parts. */

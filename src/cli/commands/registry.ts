@@ -16,6 +16,7 @@ import { buildProfile, saveProfile } from '../../monitor/drift/index.js';
 import type { ProfileSignature } from '../../monitor/drift/index.js';
 import { checkName, isValidName } from '../../registry/names.js';
 import { KEY_SCOPES, type AuditEntry, type FsckReport, type KeyScope, type TensorSignature, type VersionRecord } from '../../registry/types.js';
+import { fail } from '../fail.js';
 
 export interface RegistryFlags {
   home?: string;
@@ -39,12 +40,6 @@ export async function withRegistry<T>(flags: RegistryFlags, fn: (registry: Regis
   } finally {
     await registry.close();
   }
-}
-
-function fail(err: unknown): void {
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`error: ${message.split('\n')[0]}\n`);
-  process.exitCode = 1;
 }
 
 function out(text: string): void {

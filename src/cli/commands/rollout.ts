@@ -16,6 +16,7 @@ import { InvalidArgumentError } from 'commander';
 import { invalidArgument } from '../../core/errors.js';
 import type { RegistryApi, Rollout } from '../../serving/registry-api.js';
 import { PRODUCTION_ALIAS, openRegistry } from '../../serving/registry-sync.js';
+import { fail } from '../fail.js';
 
 interface CommonFlags {
   home?: string;
@@ -130,12 +131,6 @@ async function fetchLive(server: string, name: string, apiKey?: string): Promise
     throw invalidArgument(`${server}: HTTP ${res.status}: ${message}`);
   }
   return JSON.parse(text) as LiveStats;
-}
-
-function fail(err: unknown): void {
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`error: ${message.split('\n')[0]}\n`);
-  process.exitCode = 1;
 }
 
 function common(cmd: Command): Command {
