@@ -201,6 +201,27 @@ export function planGemm(ctx: Context, c: Candidate): GemmPlan | string {
   return plan;
 }
 
+/**
+ * MatMul or Gemm with a constant 2-D B as one plan, so every weight quantizer treats both the
+ * same way (a MatMul is a Gemm without transposes, alpha 1 and no C). Refuses a constant A:
+ * only the weight side is quantized ahead of time.
+ */
+export function planLinear(ctx: Context, c: Candidate): GemmPlan | string {
+  let plan: GemmPlan | string;
+  if (c.opType === 'MatMul') {
+    const [a, b] = c.node.input;
+    const problem = weightProblem(ctx, b, [2]);
+    if (problem) return problem;
+    const [K, N] = ctx.constants.dims(b)!;
+    plan = { a, b, transB: false, alpha: 1, K, N };
+  } else {
+    plan = planGemm(ctx, c);
+    if (typeof plan === 'string') return plan;
+  }
+  if (ctx.constants.has(plan.a)) return `input '${plan.a}' is a constant; only products of an activation and a constant weight are quantized`;
+  return plan;
+}
+
 /** Nodes adding beta * C to `product`, writing `output`. */
 export function addAfterNodes(ctx: Context, product: string, output: string, addAfter: { c: string; beta: number }, label: string): { nodes: NodeProto[]; inits: TensorProto[] } {
   const nodes: NodeProto[] = [];

@@ -18,7 +18,7 @@
 import { makeNode, makeTensor, type NodeProto, type TensorProto } from '../../onnx/index.js';
 import { consumers, nodeLabel, tensorBytes } from './graph.js';
 import { DataType } from '../../onnx/types.js';
-import { Context, addAfterNodes, planGemm, scaleSummary, transpose2d, weightProblem, weightTensors, type Candidate, type WeightTensors } from './context.js';
+import { Context, addAfterNodes, planLinear, scaleSummary, transpose2d, weightProblem, weightTensors, type Candidate, type WeightTensors } from './context.js';
 
 interface ActivationQ {
   q: string;
@@ -60,33 +60,14 @@ export function quantizeDynamic(ctx: Context, candidates: Candidate[]): void {
       quantizeConv(ctx, c, quantizeActivation);
       continue;
     }
-    let a: string;
-    let b: string;
-    let transB = false;
-    let alpha = 1;
-    let bias: Float32Array | undefined;
-    let addAfter: { c: string; beta: number } | undefined;
-    const pre: NodeProto[] = [];
-    if (c.opType === 'MatMul') {
-      [a, b] = c.node.input;
-      const problem = weightProblem(ctx, b, [2]);
-      if (problem) {
-        ctx.skip(c, problem);
-        continue;
-      }
-    } else {
-      const plan = planGemm(ctx, c);
-      if (typeof plan === 'string') {
-        ctx.skip(c, plan);
-        continue;
-      }
-      ({ a, b, transB, alpha, bias, addAfter } = plan);
-      if (plan.transposeA) pre.push(plan.transposeA);
-    }
-    if (ctx.constants.has(a)) {
-      ctx.skip(c, `input '${a}' is a constant; only activations are quantized dynamically`);
+    const plan = planLinear(ctx, c);
+    if (typeof plan === 'string') {
+      ctx.skip(c, plan);
       continue;
     }
+    const { a, b, transB, alpha, addAfter } = plan;
+    let bias = plan.bias;
+    const pre: NodeProto[] = plan.transposeA ? [plan.transposeA] : [];
     const key = `${b}|${transB}|${alpha}`;
     let w = weights.get(key);
     const dims = ctx.constants.dims(b)!;

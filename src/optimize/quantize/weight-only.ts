@@ -11,7 +11,7 @@
  */
 import { makeTensor, type NodeProto, type TensorProto } from '../../onnx/index.js';
 import { intAttr, tensorBytes } from './graph.js';
-import { Context, addAfterNodes, planGemm, scaleSummary, weightProblem, weightTensors, type Candidate } from './context.js';
+import { Context, addAfterNodes, planLinear, scaleSummary, weightProblem, weightTensors, type Candidate } from './context.js';
 import { quantizeInt4Blocks } from './math.js';
 
 export function quantizeWeightOnly8(ctx: Context, candidates: Candidate[]): void {
@@ -65,33 +65,13 @@ export function quantizeWeightOnly4(ctx: Context, candidates: Candidate[]): void
   let done = 0;
   for (const c of candidates) {
     ctx.options.onProgress?.(done++, candidates.length, c.label);
-    let a: string;
-    let b: string;
-    let transB = false;
-    let alpha = 1;
-    let bias: Float32Array | undefined;
-    let addAfter: { c: string; beta: number } | undefined;
-    const nodes: NodeProto[] = [];
-    if (c.opType === 'MatMul') {
-      [a, b] = c.node.input;
-      const problem = weightProblem(ctx, b, [2]);
-      if (problem) {
-        ctx.skip(c, problem);
-        continue;
-      }
-    } else {
-      const plan = planGemm(ctx, c);
-      if (typeof plan === 'string') {
-        ctx.skip(c, plan);
-        continue;
-      }
-      ({ a, b, transB, alpha, bias, addAfter } = plan);
-      if (plan.transposeA) nodes.push(plan.transposeA);
-    }
-    if (ctx.constants.has(a)) {
-      ctx.skip(c, `input '${a}' is a constant`);
+    const plan = planLinear(ctx, c);
+    if (typeof plan === 'string') {
+      ctx.skip(c, plan);
       continue;
     }
+    const { a, b, transB, alpha, bias, addAfter } = plan;
+    const nodes: NodeProto[] = plan.transposeA ? [plan.transposeA] : [];
     const dims = ctx.constants.dims(b)!;
     const [K, N] = transB ? [dims[1], dims[0]] : dims;
     const key = `${b}|${transB}|${alpha}`;
