@@ -1,4 +1,4 @@
-// Lint is part of `npm test`: typescript-eslint's recommended rules on sources, tests and benches.
+// Lint is part of `npm test`: typescript-eslint's recommended rules on sources, tests, benches and the web dashboard.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -11,6 +11,13 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  {
+    // the web dashboard runs in browsers
+    files: ['web/**/*.{ts,tsx}'],
+    languageOptions: {
+      globals: { window: 'readonly', document: 'readonly', navigator: 'readonly', location: 'readonly', localStorage: 'readonly', sessionStorage: 'readonly', ResizeObserver: 'readonly', HTMLElement: 'readonly', HTMLCanvasElement: 'readonly', HTMLInputElement: 'readonly', CanvasRenderingContext2D: 'readonly', PointerEvent: 'readonly', Event: 'readonly', Response: 'readonly', RequestInit: 'readonly', Storage: 'readonly', URLSearchParams: 'readonly', requestAnimationFrame: 'readonly' },
     },
   },
 );

@@ -1,5 +1,5 @@
 // Runs before `npm start` and `npm test` so both work straight after `git clone`:
-// installs dependencies if node_modules is missing and builds dist/ if it is missing.
+// installs dependencies if node_modules is missing and builds dist/ (server and dashboard) if it is missing.
 // Node built-ins only: nothing else is installed yet when this runs.
 import { existsSync } from 'node:fs';
 import { execSync } from 'node:child_process';
@@ -12,7 +12,7 @@ const run = (cmd) => execSync(cmd, { cwd: root, stdio: 'inherit' });
 if (!existsSync(join(root, 'node_modules', '.package-lock.json'))) {
   console.error('berth: installing dependencies (npm ci)…');
   run('npm ci --no-audit --no-fund');
-} else if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) {
+} else if (!existsSync(join(root, 'dist', 'cli', 'main.js')) || !existsSync(join(root, 'dist', 'web', 'index.html'))) {
   console.error('berth: building (npm run build)…');
   run('npm run build');
 }

@@ -20,6 +20,8 @@ import { Tracing } from './monitor/tracing.js';
 import type { TracingOptions } from './monitor/tracing.js';
 import { startMonitoring } from './monitor/monitoring.js';
 import type { Monitoring, MonitoringOptions } from './monitor/monitoring.js';
+import { MetricsHistory } from './monitor/history.js';
+import type { HistoryOptions } from './monitor/history.js';
 
 export interface ServeOptions {
   /** .onnx files, model directories or model repositories */
@@ -56,6 +58,10 @@ export interface ServeOptions {
   tracing?: false | TracingOptions;
   /** prediction capture, drift, accuracy from feedback, alert rules (monitor/monitoring.ts); off when absent */
   monitoring?: Omit<MonitoringOptions, 'registry' | 'log'>;
+  /** the web dashboard at / (default true); its data endpoints under /api/v1 stay on either way */
+  dashboard?: boolean;
+  /** the samples behind GET /api/v1/metrics/history (default every 5 s, 15 minutes kept; needs metrics) */
+  history?: HistoryOptions;
 }
 
 export interface RunningServer {
@@ -76,6 +82,8 @@ export interface RunningServer {
   tracing?: Tracing;
   /** capture, drift, feedback and alerts, with `monitoring` */
   monitoring?: Monitoring;
+  /** the last 15 minutes of serving figures (GET /api/v1/metrics/history), unless metrics are off */
+  history?: MetricsHistory;
   /** graceful: readiness false, finish in-flight requests, stop workers, close sockets */
   close(): Promise<void>;
 }
@@ -107,6 +115,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await monitoring?.close();
     throw err;
   }
+  const history = metrics ? new MetricsHistory(metrics.registry, () => service.versionStatuses(), options.history) : undefined;
+  history?.start();
   const http = buildHttpApp(service, {
     bodyLimit: options.bodyLimit,
     logger,
@@ -115,6 +125,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     metrics,
     tracing,
     monitoring: monitoring?.routes,
+    dashboard: { web: options.dashboard !== false, history },
   }, control);
   await http.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
   // The gRPC front end has no API-key check yet: with --require-auth it stays off.
@@ -148,8 +159,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     metrics,
     tracing,
     monitoring,
+    history,
     close() {
       closing ??= (async () => {
+        history?.stop();
         await control.stop();
         await sync?.stop();
         await service.drain();

@@ -24,6 +24,8 @@ import type { ServingMetrics } from '../monitor/metrics.js';
 import type { Tracing } from '../monitor/tracing.js';
 import { registerMonitoringRoutes } from './monitoring-routes.js';
 import type { MonitoringRouteDeps } from '../monitor/monitoring.js';
+import { registerDashboardRoutes } from './dashboard-routes.js';
+import type { DashboardOptions } from './dashboard-routes.js';
 
 export interface HttpOptions {
   /** largest accepted request body, bytes (Triton's default: 64 MiB) */
@@ -40,6 +42,8 @@ export interface HttpOptions {
   tracing?: Tracing;
   /** drift, feedback/accuracy, alerts and capture under /api/v1 (monitor/monitoring.ts) */
   monitoring?: MonitoringRouteDeps;
+  /** the web dashboard at / and the read-only data it reads under /api/v1 (http/dashboard-routes.ts) */
+  dashboard?: DashboardOptions;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -109,6 +113,7 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
   if (options.auth) registerAuth(app, options.auth);
   if (options.admin) registerAdminRoutes(app, { ...options.admin, service });
   if (options.monitoring) registerMonitoringRoutes(app, options.monitoring);
+  if (options.dashboard) registerDashboardRoutes(app, service, options);
 
   const bodyOf = (request: FastifyRequest): Buffer => {
     const raw = request.body;

@@ -57,6 +57,7 @@ interface ServeFlags {
   metrics: boolean;
   accessLog: boolean;
   accessLogSample: number;
+  dashboard: boolean;
 }
 
 function share(value: string): number {
@@ -106,6 +107,7 @@ export function registerServe(program: Command): void {
     .option('--drift-window <n>', 'samples per drift window, compared with the reference profile; 0 turns drift off', integer(0), 500)
     .option('--drift-window-secs <s>', 'a drift window also closes after this many seconds (with at least 30 samples)', positiveNumber, 3600)
     .option('--drift-reference-size <n>', 'first live samples that become the drift reference when a version has no saved profile', integer(1), 1000)
+    .option('--no-dashboard', 'do not serve the web dashboard at / (its data endpoints under /api/v1 stay)')
     .option('--alerts <file>', 'alert rules (YAML): accuracy, drift, p99 latency, error rate -> webhooks')
     .action(async (paths: string[], flags: ServeFlags) => {
       const logger = createServerLogger(flags.logLevel);
@@ -138,6 +140,7 @@ export function registerServe(program: Command): void {
           : undefined,
         requireAuth: flags.requireAuth,
         metrics: flags.metrics,
+        dashboard: flags.dashboard,
         accessLog: flags.accessLog ? { sampleRate: flags.accessLogSample } : false,
         monitoring: {
           home: flags.home ?? berthHome(),

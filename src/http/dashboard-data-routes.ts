@@ -1,0 +1,91 @@
+/**
+ * Read-only endpoints the web dashboard needs beyond the Open Inference Protocol, the admin API
+ * and /metrics. They exist whether or not the dashboard's files are served (`--no-dashboard`),
+ * so a dashboard elsewhere can read any berth:
+ *
+ * | method | path | |
+ * |---|---|---|
+ * | GET | /api/v1/server | what this server has turned on: registry (admin API), API keys, metrics, monitoring |
+ * | GET | /api/v1/metrics/history[?model=M] | the last 15 minutes per model and version: req/s, error rate, p50/p99 |
+ * | GET | /api/v1/serving/models/{m}/versions/{v}/model.onnx | the file a served version was loaded from |
+ *
+ * They sit under /api/v1, so http/auth.ts asks for a read (or admin) key whenever the server
+ * has API keys (`serve --registry`), and for none otherwise.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { notFound } from '../core/errors.js';
+import type { InferenceService } from '../core/inference-service.js';
+import { SERVER_NAME, SERVER_VERSION } from '../core/inference-service.js';
+import type { MetricsHistory } from '../monitor/history.js';
+import { sendError } from './errors.js';
+
+/** What GET /api/v1/server reports: the parts of the API a client can expect to answer. */
+export interface ServerCapabilities {
+  /** the admin API over a registry (models, versions, aliases, rollouts, audit) */
+  registry: boolean;
+  /** /api/v1 needs an API key (always true with the registry) */
+  apiKeys: boolean;
+  /** inference and /v2 reads need a key too (--require-auth) */
+  requireAuth: boolean;
+  /** GET /metrics */
+  metrics: boolean;
+  /** drift, accuracy from feedback, alerts, capture */
+  monitoring: boolean;
+  /** drift windows (off with --drift-window 0) */
+  drift: boolean;
+  /** the dashboard's own files at / */
+  dashboard: boolean;
+}
+
+export interface DashboardDataDeps {
+  service: InferenceService;
+  capabilities: ServerCapabilities;
+  /** the sampler behind /api/v1/metrics/history; absent when metrics are off */
+  history?: MetricsHistory;
+}
+
+interface ModelFileRoute {
+  Params: { name: string; version: string };
+}
+
+export function registerDashboardDataRoutes(app: FastifyInstance, deps: DashboardDataDeps): void {
+  const { service, capabilities, history } = deps;
+
+  app.get('/api/v1/server', async () => ({
+    name: SERVER_NAME,
+    version: SERVER_VERSION,
+    ...capabilities,
+    history: history ? { interval_secs: history.intervalSecs, window_secs: history.windowSecs } : null,
+  }));
+
+  app.get('/api/v1/metrics/history', async (request: FastifyRequest<{ Querystring: { model?: string } }>, reply: FastifyReply) => {
+    if (!history) return reply.code(404).send({ error: 'metrics are off on this server (berth serve --no-metrics): there is no history' });
+    const { model } = request.query;
+    if (model !== undefined && !service.isLoaded(model) && !history.snapshot(model).models.length) {
+      return sendError(reply, notFound(`unknown model '${model}'`));
+    }
+    return reply.send(history.snapshot(model));
+  });
+
+  // The model file itself, so that a browser (onnxruntime-web) can run the same model as the
+  // server. Only versions this server has loaded, and only the file they were loaded from.
+  app.get('/api/v1/serving/models/:name/versions/:version/model.onnx', async (request: FastifyRequest<ModelFileRoute>, reply: FastifyReply) => {
+    try {
+      const { name, version } = request.params;
+      if (!service.isLoaded(name)) throw notFound(`unknown model '${name}'`);
+      const path = service.loadedVersionFiles(name).get(version);
+      if (path === undefined) throw notFound(`unknown version '${version}' of model '${name}'`);
+      const info = await stat(path);
+      void reply.header('content-length', String(info.size));
+      void reply.header('content-disposition', `attachment; filename="${name}-${version}.onnx"`);
+      // A version can be reloaded from a changed file (model control poll mode): browsers
+      // revalidate rather than keep an old copy.
+      void reply.header('cache-control', 'no-cache');
+      return reply.type('application/octet-stream').send(createReadStream(path));
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+}
