@@ -88,7 +88,7 @@ export class DynamicBatcher {
 
   enqueue(inputs: Tensor[], options: EnqueueOptions = {}): Promise<{ outputs: Tensor[]; timing: RequestTiming }> {
     if (this.options.maxQueueSize > 0 && this.queue.length >= this.options.maxQueueSize) {
-      return Promise.reject(unavailable(`Exceeds maximum queue size (${this.options.maxQueueSize})`, RETRY_AFTER_SECONDS));
+      return Promise.reject(unavailable(`Exceeds maximum queue size (${this.options.maxQueueSize})`, RETRY_AFTER_SECONDS, 'queue_full'));
     }
     if (options.signal?.aborted) return Promise.reject(unavailable('request cancelled by the client'));
     return new Promise((resolve, reject) => {
@@ -224,7 +224,7 @@ export class DynamicBatcher {
 
   private expire(item: Queued): void {
     item.timer = undefined;
-    this.remove(item, unavailable('Request timeout expired', RETRY_AFTER_SECONDS));
+    this.remove(item, unavailable('Request timeout expired', RETRY_AFTER_SECONDS, 'timeout'));
   }
 
   private remove(item: Queued, err: unknown): void {

@@ -13,23 +13,29 @@ export type ErrorCode =
   | 'PERMISSION_DENIED'
   | 'INTERNAL';
 
+/** Why the core refused a request without running it: its queue was full, or its queue timeout expired. */
+export type ShedReason = 'queue_full' | 'timeout';
+
 export class BerthError extends Error {
   readonly code: ErrorCode;
   /** Seconds a client should wait before retrying (set for overload rejections). */
   readonly retryAfterSeconds?: number;
+  /** set when the request was shed (load shedding, not a fault): what metrics count it as */
+  readonly shed?: ShedReason;
 
-  constructor(code: ErrorCode, message: string, options?: { retryAfterSeconds?: number; cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { retryAfterSeconds?: number; cause?: unknown; shed?: ShedReason }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BerthError';
     this.code = code;
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.shed = options?.shed;
   }
 }
 
 export const invalidArgument = (message: string): BerthError => new BerthError('INVALID_ARGUMENT', message);
 export const notFound = (message: string): BerthError => new BerthError('NOT_FOUND', message);
-export const unavailable = (message: string, retryAfterSeconds?: number): BerthError =>
-  new BerthError('UNAVAILABLE', message, { retryAfterSeconds });
+export const unavailable = (message: string, retryAfterSeconds?: number, shed?: ShedReason): BerthError =>
+  new BerthError('UNAVAILABLE', message, { retryAfterSeconds, shed });
 export const internal = (message: string, cause?: unknown): BerthError => new BerthError('INTERNAL', message, { cause });
 
 /** Wraps anything thrown into a BerthError, keeping BerthErrors as they are. */

@@ -389,6 +389,7 @@ export class InferenceService {
         outcome,
         errorCode: e?.code,
         errorMessage: e?.message,
+        shedReason: e?.shed,
         rows,
         inputs: request.inputs,
         outputs,

@@ -3,7 +3,7 @@
  * and knows nothing of what they do with it (metrics, logs, capture, drift live in monitor/).
  * Observers run synchronously on the hot path, so they must be cheap and must not throw.
  */
-import type { ErrorCode } from './errors.js';
+import type { ErrorCode, ShedReason } from './errors.js';
 import type { Tensor } from './tensor.js';
 
 export interface RequestRecord {
@@ -17,6 +17,8 @@ export interface RequestRecord {
   outcome: 'success' | 'failure';
   errorCode?: ErrorCode;
   errorMessage?: string;
+  /** set when the core shed the request (full queue, expired queue timeout) */
+  shedReason?: ShedReason;
   /** rows (first dimension) for batching models, else 1 */
   rows: number;
   inputs: readonly Tensor[];

@@ -15,7 +15,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metric } from 'prom-client';
-import type { ErrorCode } from '../core/errors.js';
+import type { ShedReason } from '../core/errors.js';
 import type { InferenceService } from '../core/inference-service.js';
 import type { InferenceObserver, RequestRecord } from '../core/observer.js';
 
@@ -24,19 +24,8 @@ export const DURATION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 
 /** Batch size buckets, rows. */
 export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
-/** Why a request was refused without running (the `reason` label of berth_requests_shed_total). */
-export type ShedReason = 'queue_full' | 'timeout';
-
-/**
- * The shed reason of a failed request, from the core's overload messages (core/batcher.ts):
- * a full queue and an expired queue timeout are the two ways the core sheds load.
- */
-export function shedReason(code: ErrorCode | undefined, message: string | undefined): ShedReason | undefined {
-  if (code !== 'UNAVAILABLE' || !message) return undefined;
-  if (message.startsWith('Exceeds maximum queue size')) return 'queue_full';
-  if (message === 'Request timeout expired') return 'timeout';
-  return undefined;
-}
+/** Why a request was refused without running: the `reason` label of berth_requests_shed_total. */
+export type { ShedReason };
 
 // --- hot-path series ------------------------------------------------------------------------
 
@@ -291,7 +280,7 @@ export class ServingMetrics implements InferenceObserver {
       failures.set(code, counter);
     }
     counter.value++;
-    const reason = shedReason(record.errorCode, record.errorMessage);
+    const reason = record.shedReason;
     if (reason) ((s.shed ??= {})[reason] ??= this.shed.child(model, version, reason)).value++;
   }
 

@@ -4,7 +4,9 @@ import { startServer } from '../../src/server.js';
 import type { RunningServer } from '../../src/server.js';
 import { InferenceService } from '../../src/core/inference-service.js';
 import type { RequestRecord } from '../../src/core/observer.js';
-import { DURATION_BUCKETS, ServingMetrics, shedReason } from '../../src/monitor/metrics.js';
+import { DURATION_BUCKETS, ServingMetrics } from '../../src/monitor/metrics.js';
+import { DynamicBatcher } from '../../src/core/batcher.js';
+import { BerthError } from '../../src/core/errors.js';
 import { tempDir, writeAffine, writeSlow } from '../helpers/models.js';
 import { postBinary, postJson } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
@@ -206,11 +208,20 @@ describe('ServingMetrics (unit)', () => {
     assert.equal(m.get(key('berth_batch_size_sum', { model: 'm', version: '1' })), 43);
   });
 
-  test('shed reasons come from the core overload messages only', () => {
-    assert.equal(shedReason('UNAVAILABLE', 'Exceeds maximum queue size (1024)'), 'queue_full');
-    assert.equal(shedReason('UNAVAILABLE', 'Request timeout expired'), 'timeout');
-    assert.equal(shedReason('UNAVAILABLE', "model 'm' is not ready: loading"), undefined);
-    assert.equal(shedReason('INVALID_ARGUMENT', 'Request timeout expired'), undefined);
+  test('the batcher marks what it sheds: a full queue and an expired queue timeout', async () => {
+    let release!: () => void;
+    const busy = new Promise<void>((r) => { release = r; });
+    const executor = { slots: 1, run: async (inputs: never[]) => { await busy; return inputs; } };
+    const b = new DynamicBatcher(executor, { maxBatchSize: 0, maxQueueDelayUs: 0, maxQueueSize: 1, defaultPriorityLevel: 1 }, false);
+    const row = [{ name: 'x', datatype: 'FP32' as const, shape: [1], data: new Float32Array(1) }];
+    const running = b.enqueue(row);
+    const timed = b.enqueue(row, { timeoutUs: 1000 });
+    const full = await b.enqueue(row).then(() => undefined, (e: unknown) => e);
+    assert.ok(full instanceof BerthError && full.shed === 'queue_full', String(full));
+    const expired = await timed.then(() => undefined, (e: unknown) => e);
+    assert.ok(expired instanceof BerthError && expired.shed === 'timeout', String(expired));
+    release();
+    await running;
   });
 
   test('recording a request costs well under a microsecond', () => {
