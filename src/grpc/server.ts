@@ -16,6 +16,8 @@ import { decodeInferRequest, encodeInferResponse } from './codec.js';
 import { healthHandlers, healthService } from './health.js';
 import { inferenceService } from './proto.js';
 import { toServiceError } from './status.js';
+import { CallSignal } from './call-signal.js';
+import type { RpcSpan, Tracing } from '../monitor/tracing.js';
 import { indexMessage, metadataMessage, statisticsMessage } from './views.js';
 
 /** Default send and receive limit: 64 MiB, the same as the HTTP body limit (Triton's too). */
@@ -35,6 +37,8 @@ export interface GrpcServerOptions {
   /** close(): grace period before in-progress calls are cut (default 10 s) */
   shutdownTimeoutMs?: number;
   logger?: Logger;
+  /** OpenTelemetry: a server span per call, continuing the client's `traceparent` metadata */
+  tracing?: Tracing;
 }
 
 export interface RunningGrpcServer {
@@ -63,6 +67,13 @@ interface LoadRequest {
 }
 
 type StreamResponse = { error_message: string; infer_response?: Partial<WireInferResponse> };
+
+/** grpc-js metadata as the header object the W3C propagator reads (first value of each key). */
+function metadataHeaders(metadata: grpc.Metadata): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata.getMap())) headers[key] = typeof value === 'string' ? value : value.toString('utf8');
+  return headers;
+}
 
 /** Empty strings mean "unspecified" in proto3. */
 const opt = (s: string | undefined): string | undefined => (s === undefined || s === '' ? undefined : s);
@@ -101,39 +112,67 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
     return e;
   };
 
+  /**
+   * With tracing on: the call's server span, continuing the client's traceparent; the answer's
+   * initial metadata names it (sent before any message, as the client reads it first).
+   */
+  function startSpan(rpc: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): RpcSpan | undefined {
+    const span = opts.tracing?.startRpcSpan(`/${rpc.includes('.') ? rpc : `inference.GRPCInferenceService/${rpc}`}`, metadataHeaders(call.metadata));
+    if (span) {
+      const answer = new grpc.Metadata();
+      answer.set('traceparent', span.traceparent);
+      call.sendMetadata(answer);
+    }
+    return span;
+  }
+
   /** A unary handler around a plain (possibly async) function of the request. */
   function unary<Req, Res>(rpc: string, fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
+      const span = startSpan(rpc, call);
+      const fail = (err: unknown): void => {
+        const e = report(rpc, err);
+        if (span) {
+          // a client that failed reads the trailers (its error's metadata), not the headers
+          e.metadata ??= new grpc.Metadata();
+          e.metadata.set('traceparent', span.traceparent);
+          span.end(e.code ?? grpc.status.UNKNOWN, e.details);
+        }
+        callback(e);
+      };
       let result: Res | Promise<Res>;
       try {
-        result = fn(call.request, call);
+        result = span ? span.run(() => fn(call.request, call)) : fn(call.request, call);
       } catch (err) {
-        callback(report(rpc, err));
+        fail(err);
         return;
       }
       Promise.resolve(result).then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(report(rpc, err)),
+        (res) => {
+          span?.end(grpc.status.OK);
+          callback(null, res);
+        },
+        fail,
       );
     };
   }
 
   /** One inference, cancelled in the core (dequeued) if the client goes away first. */
-  async function infer(request: WireInferRequest, signal: AbortSignal): Promise<WireInferResponse> {
+  async function infer(request: WireInferRequest, signal: CallSignal): Promise<WireInferResponse> {
     const inferRequest = decodeInferRequest(request);
     inferRequest.signal = signal;
     return encodeInferResponse(await service.infer(inferRequest));
   }
 
   const modelInfer = unary<WireInferRequest, WireInferResponse>('ModelInfer', (request, call) => {
-    const controller = new AbortController();
+    const signal = new CallSignal();
     let settled = false;
     // grpc-js emits 'cancelled' whenever the call's stream closes, after a normal answer too:
-    // only a call still in progress is aborted (an abort costs a DOMException per request).
+    // only a call still in progress is aborted.
     call.once('cancelled', () => {
-      if (!settled) controller.abort();
+      if (!settled) signal.abort();
     });
-    return infer(request, controller.signal).finally(() => {
+    return infer(request, signal).finally(() => {
       settled = true;
     });
   });
@@ -145,21 +184,39 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
    * every answer is written.
    */
   const modelStreamInfer: grpc.handleBidiStreamingCall<WireInferRequest, StreamResponse> = (call) => {
-    const inFlight = new Set<AbortController>();
+    const inFlight = new Set<CallSignal>();
     let tail: Promise<void> = Promise.resolve();
+    // one span for the stream, one inside it per request
+    const streamSpan = startSpan('ModelStreamInfer', call);
+    let streamOpen = true;
+    const endStream = (code: number, message?: string): void => {
+      if (streamOpen) streamSpan?.end(code, message);
+      streamOpen = false;
+    };
     call.once('cancelled', () => {
       for (const c of inFlight) c.abort();
+      // grpc-js also says 'cancelled' once a finished stream closes: only an open one was cut
+      endStream(grpc.status.CANCELLED, 'cancelled by the client');
     });
     call.on('data', (request: WireInferRequest) => {
-      const controller = new AbortController();
-      inFlight.add(controller);
-      const answer: Promise<StreamResponse> = infer(request, controller.signal).then(
-        (response) => ({ error_message: '', infer_response: response }),
-        (err: unknown) => ({
-          error_message: report('ModelStreamInfer', err).details,
-          infer_response: { id: request.id ?? '', model_name: request.model_name ?? '', model_version: request.model_version ?? '' },
-        }),
-      ).finally(() => inFlight.delete(controller));
+      const signal = new CallSignal();
+      inFlight.add(signal);
+      const span = streamSpan?.child(`infer ${request.model_name ?? ''}`);
+      const run = (): Promise<WireInferResponse> => infer(request, signal);
+      const answer: Promise<StreamResponse> = (span ? span.run(run) : run()).then(
+        (response) => {
+          span?.end(grpc.status.OK);
+          return { error_message: '', infer_response: response };
+        },
+        (err: unknown) => {
+          const e = report('ModelStreamInfer', err);
+          span?.end(e.code ?? grpc.status.UNKNOWN, e.details);
+          return {
+            error_message: e.details,
+            infer_response: { id: request.id ?? '', model_name: request.model_name ?? '', model_version: request.model_version ?? '' },
+          };
+        },
+      ).finally(() => inFlight.delete(signal));
       tail = tail.then(async () => {
         const message = await answer;
         if (!call.cancelled && !call.destroyed) call.write(message);
@@ -167,6 +224,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
     });
     call.once('end', () => {
       void tail.then(() => {
+        endStream(grpc.status.OK);
         if (!call.cancelled && !call.destroyed) call.end();
       });
     });

@@ -7,13 +7,16 @@
  * The core is not threaded with spans: when a request ends, the observer builds the child spans
  * after the fact, with explicit start and end times, from the core's own timings (queueNs,
  * computeNs), and attaches them to the HTTP span it finds in an AsyncLocalStorage entered
- * just before the route handler. gRPC requests, which have no HTTP span, get a root span.
+ * just before the route handler. The gRPC front end does the same with a span per call
+ * (startRpcSpan), continuing the `traceparent` metadata the client sent and answering with
+ * berth's own; requests that reach the core with neither get a root span.
  *
  * Off by default, and then nothing here is created: no hooks, no observer, no per-request work.
  * On when the standard variables ask for an exporter (see tracingFromEnv); spans go out over
  * OTLP/HTTP (JSON) in batches.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingHttpHeaders } from 'node:http2';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, defaultTextMapGetter, trace } from '@opentelemetry/api';
 import type { Context, Span, Tracer } from '@opentelemetry/api';
@@ -81,6 +84,27 @@ export interface TracingOptions {
 /** Routes whose requests are not traced: scrapes and probes would drown the real traffic. */
 function untraced(route: string | undefined): boolean {
   return route === '/metrics' || (route !== undefined && route.startsWith('/v2/health'));
+}
+
+/** gRPC calls that are not traced: probes, like HTTP's /v2/health routes. */
+const UNTRACED_RPCS = new Set(['/inference.GRPCInferenceService/ServerLive', '/inference.GRPCInferenceService/ServerReady', '/grpc.health.v1.Health/Check']);
+
+/**
+ * gRPC statuses that mark a server span as failed (OpenTelemetry's RPC conventions): the
+ * server's fault, not the client's.
+ */
+const RPC_SERVER_ERRORS = new Set([2 /* UNKNOWN */, 4 /* DEADLINE_EXCEEDED */, 12 /* UNIMPLEMENTED */, 13 /* INTERNAL */, 14 /* UNAVAILABLE */, 15 /* DATA_LOSS */]);
+
+/** A span of one gRPC call (or of one request of a stream), from Tracing.startRpcSpan. */
+export interface RpcSpan {
+  /** the W3C traceparent naming this span: the answer's metadata carries it */
+  readonly traceparent: string;
+  /** runs `fn` with this span current: the core's observer attaches the request's stages to it */
+  run<T>(fn: () => T): T;
+  /** a span inside this one, e.g. one request of a ModelStreamInfer stream */
+  child(name: string): RpcSpan;
+  /** ends the span with the call's gRPC status */
+  end(code: number, message?: string): void;
 }
 
 const msNow = (): number => performance.timeOrigin + performance.now();
@@ -177,7 +201,38 @@ export class Tracing implements InferenceObserver {
     });
   }
 
-  /** Adds the core's stages to the request's span (or to a new root span for gRPC). */
+  /**
+   * A server span for a gRPC call to `path` (/package.Service/Method), continuing the caller's
+   * `traceparent` (and `tracestate`) metadata; undefined for the probes, which are not traced.
+   */
+  startRpcSpan(path: string, metadata: IncomingHttpHeaders): RpcSpan | undefined {
+    if (UNTRACED_RPCS.has(path)) return undefined;
+    const parent: Context = this.propagator.extract(ROOT_CONTEXT, metadata, defaultTextMapGetter);
+    const slash = path.lastIndexOf('/');
+    const service = path.slice(1, slash);
+    const method = path.slice(slash + 1);
+    // attribute names of OpenTelemetry's RPC conventions (not yet in the stable package)
+    const span = this.tracer.startSpan(`${service}/${method}`, {
+      kind: SpanKind.SERVER,
+      attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method },
+    }, parent);
+    return this.rpcSpan(span);
+  }
+
+  private rpcSpan(span: Span): RpcSpan {
+    return {
+      traceparent: formatTraceparent(span),
+      run: (fn) => this.current.run(span, fn),
+      child: (name) => this.rpcSpan(this.tracer.startSpan(name, { kind: SpanKind.INTERNAL }, trace.setSpan(ROOT_CONTEXT, span))),
+      end: (code, message) => {
+        span.setAttribute('rpc.grpc.status_code', code);
+        if (RPC_SERVER_ERRORS.has(code)) span.setStatus({ code: SpanStatusCode.ERROR, message });
+        span.end();
+      },
+    };
+  }
+
+  /** Adds the core's stages to the request's span (or to a new root span when it has none). */
   onRequest(record: RequestRecord): void {
     const end = msNow();
     const start = end - record.durationNs / 1e6;

@@ -32,11 +32,12 @@ export interface TestClient {
   close(): void;
 }
 
-export function connect(port: number): TestClient {
+export function connect(port: number, options: grpc.ChannelOptions = {}): TestClient {
   const client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
     // as tritonclient does: no client-side limits
     'grpc.max_receive_message_length': -1,
     'grpc.max_send_message_length': -1,
+    ...options,
   });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const methods = client as unknown as Record<string, (...args: any[]) => any>;

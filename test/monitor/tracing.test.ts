@@ -205,7 +205,7 @@ describe('tracing switched on and off', () => {
     }
   });
 
-  test('requests without an HTTP span (gRPC) get a root span with the same children', async () => {
+  test('requests that reach the core without a front-end span get a root span with the same children', async () => {
     const exporter = new InMemorySpanExporter();
     const tracing = new Tracing([exporter]);
     tracing.onRequest({ model: 'm', version: '2', requestId: 'r1', outcome: 'success', rows: 1, inputs: [], durationNs: 5e6, queueNs: 1e6, computeNs: 3e6, startedAt: Date.now(), protocol: 'grpc' });
