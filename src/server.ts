@@ -53,7 +53,7 @@ export interface ServeOptions {
   /** Prometheus metrics at GET /metrics (default true) */
   metrics?: boolean;
   /** one log line per inference request (default on, every success logged; failures always are); false = none */
-  accessLog?: false | { sampleRate?: number };
+  accessLog?: false | { sampleRate?: number; maxLinesPerSec?: number };
   /** OpenTelemetry traces: default from the OTEL_* variables (off unless they ask); false = off */
   tracing?: false | TracingOptions;
   /** prediction capture, drift, accuracy from feedback, alert rules (monitor/monitoring.ts); off when absent */
@@ -96,7 +96,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const tracing = options.tracing === false ? undefined : Tracing.fromEnv(process.env, { log: logger, ...options.tracing });
   if (metrics) service.addObserver(metrics);
   if (tracing) service.addObserver(tracing);
-  if (options.accessLog !== false) service.addObserver(new AccessLog(logger, { sampleRate: options.accessLog?.sampleRate, traceId: tracing?.currentTraceId }));
+  if (options.accessLog !== false) service.addObserver(new AccessLog(logger, { sampleRate: options.accessLog?.sampleRate, maxLinesPerSec: options.accessLog?.maxLinesPerSec, traceId: tracing?.currentTraceId }));
   const monitoring = options.monitoring ? await startMonitoring(service, { ...options.monitoring, registry: metrics?.registry, log: logger }) : undefined;
   const control = new ModelControl(service, options.paths, { ...(options.modelControl ?? { mode: 'none' }), log: logger });
   await control.start();
@@ -142,6 +142,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         port: options.grpcPort!,
         maxMessageBytes: options.grpcMaxMessageBytes ?? options.bodyLimit ?? DEFAULT_BODY_LIMIT,
         logger,
+        tracing,
       });
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port ?? 8000;

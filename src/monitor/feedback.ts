@@ -133,6 +133,48 @@ function extractorFor(outputs: readonly Tensor[], rows: number): Extractor | und
   return undefined;
 }
 
+/** Ids per generation of an IdIndex: small maps stay in cache (measured 0.35 µs a set, against 0.64 in a 100 000-entry map). */
+const GENERATION_SIZE = 8192;
+
+/**
+ * Request id → ring slot, for one model, in generations of small Maps instead of one map with
+ * a delete per evicted id: at steady state every prediction evicted one, and deletes in a
+ * 100 000-entry map (holes, periodic rehashing, cache misses) made recording cost ~1 µs a
+ * request on the serving thread. Now the oldest generation is dropped whole once the newer
+ * ones cover the ring. The maps may hold ids whose slot was reused since (up to one generation
+ * more than the ring); lookups, which are rare, check the slot still holds the id.
+ */
+class IdIndex {
+  private readonly generations: Map<string, number>[] = [new Map()];
+  private readonly generationSize: number;
+  private readonly maxGenerations: number;
+
+  constructor(ringSize: number) {
+    this.generationSize = Math.max(1, Math.min(ringSize, GENERATION_SIZE));
+    // full generations enough to hold the last ringSize ids, and the one being filled
+    this.maxGenerations = Math.ceil(ringSize / this.generationSize) + 1;
+  }
+
+  set(id: string, slot: number): void {
+    let current = this.generations[this.generations.length - 1]!;
+    if (current.size >= this.generationSize) {
+      current = new Map();
+      this.generations.push(current);
+      if (this.generations.length > this.maxGenerations) this.generations.shift();
+    }
+    current.set(id, slot);
+  }
+
+  /** The newest slot recorded for the id (the caller checks it still holds it). */
+  get(id: string): number | undefined {
+    for (let i = this.generations.length - 1; i >= 0; i--) {
+      const slot = this.generations[i]!.get(id);
+      if (slot !== undefined) return slot;
+    }
+    return undefined;
+  }
+}
+
 export class FeedbackTracker {
   readonly indexSize: number;
   readonly window: number;
@@ -141,18 +183,18 @@ export class FeedbackTracker {
   /**
    * The remembered predictions live in a ring of slots (parallel arrays, so 100 000 of them
    * are a few flat arrays rather than 100 000 objects for the garbage collector to trace);
-   * each model's map goes from request id to slot. The oldest slot is reused, and its id
-   * deleted from its map, which keeps eviction O(1).
+   * each model's IdIndex goes from request id to slot. The oldest slot is reused: a slot holds
+   * a prediction while slotMap and slotId still name its model's index and its id.
    */
-  private readonly index = new Map<string, Map<string, number>>();
-  private readonly slotMap: (Map<string, number> | undefined)[];
+  private readonly index = new Map<string, IdIndex>();
+  private readonly slotMap: (IdIndex | undefined)[];
   private readonly slotId: (string | undefined)[];
   private readonly slotVersion: (string | undefined)[];
   private readonly slotPredicted: (Top1 | undefined)[];
   private readonly slotAt: Float64Array;
   private readonly slotLabelled: Uint8Array;
   private next = 0;
-  private size = 0;
+  private recorded = 0;
   private readonly extractors = new Map<string, Map<string, Extractor | null>>();
   private readonly accuracyByVersion = new Map<string, VersionAccuracy>();
   /** labels posted whose id was not found, per model */
@@ -190,22 +232,12 @@ export class FeedbackTracker {
     if (predicted === undefined) return;
     let byId = this.index.get(record.model);
     if (!byId) {
-      byId = new Map();
+      byId = new IdIndex(this.indexSize);
       this.index.set(record.model, byId);
     }
     const slot = this.next;
     this.next = slot + 1 === this.indexSize ? 0 : slot + 1;
-    const oldMap = this.slotMap[slot];
-    if (oldMap) {
-      const oldId = this.slotId[slot]!;
-      // evict the oldest, unless its id was reused since (then a newer slot owns it)
-      if (oldMap.get(oldId) === slot) {
-        oldMap.delete(oldId);
-        this.size--;
-      }
-    }
-    const previous = byId.get(record.requestId);
-    if (previous === undefined) this.size++;
+    this.recorded++;
     byId.set(record.requestId, slot); // a reused id: the latest prediction counts
     this.slotMap[slot] = byId;
     this.slotId[slot] = record.requestId;
@@ -239,7 +271,7 @@ export class FeedbackTracker {
         result.invalid.push({ index, error: `"label" is missing for id '${id}'` });
         return;
       }
-      const slot = this.index.get(model)?.get(id);
+      const slot = this.slotOf(model, id);
       if (slot === undefined) {
         result.unmatched.push(id);
         this.unmatchedTotal.set(model, (this.unmatchedTotal.get(model) ?? 0) + 1);
@@ -290,6 +322,13 @@ export class FeedbackTracker {
       result.accuracy[v] = r.count ? r.correct / r.count : 0;
     }
     return result;
+  }
+
+  /** The slot holding the prediction of request `id` of `model`, if it is still remembered. */
+  private slotOf(model: string, id: string): number | undefined {
+    const byId = this.index.get(model);
+    const slot = byId?.get(id);
+    return slot !== undefined && this.slotMap[slot] === byId && this.slotId[slot] === id ? slot : undefined;
   }
 
   private versionAccuracy(model: string, version: string): VersionAccuracy {
@@ -344,9 +383,9 @@ export class FeedbackTracker {
     };
   }
 
-  /** Predictions remembered for the join right now. */
+  /** Predictions remembered for the join right now (a request id sent twice counts twice). */
   get indexed(): number {
-    return this.size;
+    return Math.min(this.recorded, this.indexSize);
   }
 }
 

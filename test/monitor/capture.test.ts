@@ -115,6 +115,13 @@ describe('prediction capture', () => {
     assert.deepEqual([cut.records.map((r) => r.requestId), cut.clean], [['a'], false]);
   });
 
+  test('record headers are the JSON of their fields, odd names and ids included', () => {
+    const odd = { time: 1732492800123.5, model: 'mö"del\n', version: '\ud800', requestId: 'tab\there ✓', rows: 1, inputs: [{ ...request(1).inputs[0]!, name: 'in\\put' } as Tensor], outputs: [] };
+    const [record] = decodeSegment(Buffer.concat([MAGIC, encodeRecord(odd)])).records;
+    assert.deepEqual([record!.time, record!.model, record!.version, record!.requestId, record!.inputs[0]!.name], [odd.time, odd.model, odd.version, odd.requestId, 'in\\put']);
+    assert.deepEqual(Array.from(record!.inputs[0]!.data as Float32Array), Array.from(odd.inputs[0]!.data as Float32Array));
+  });
+
   test('export: .npy read back by numpy with the right shape and values; filters by version and time', { skip: hasNumpy() ? false : 'needs /usr/bin/python3 with numpy' }, async () => {
     const home = tempDir('berth-capture-');
     const dir = join(home, 'monitor', 'capture');

@@ -75,6 +75,20 @@ describe('feedback tracker', () => {
     assert.deepEqual([r.unmatched, r.matched], [['r0', 'r149'], 2]);
   });
 
+  test('a large index keeps exactly the last N predictions, across its generations; a reused id answers with its latest', () => {
+    const n = 20_000; // several generations of the id index
+    const t = new FeedbackTracker({ indexSize: n });
+    for (let i = 0; i < 50_000; i++) t.recordPrediction(scores(`r${i}`, [[i % 2, 1 - (i % 2)]]));
+    assert.equal(t.indexed, n);
+    const oldest = 50_000 - n;
+    const r = t.submit('m', [{ id: `r${oldest - 1}`, label: 0 }, { id: `r${oldest}`, label: oldest % 2 === 0 ? 1 : 0 }, { id: 'r49999', label: 0 }]);
+    assert.deepEqual([r.unmatched, r.matched, r.correct], [[`r${oldest - 1}`], 2, 2]);
+    const again = new FeedbackTracker({ indexSize: 100 });
+    again.recordPrediction(scores('x', [[1, 0]]));
+    again.recordPrediction(scores('x', [[0, 1]]));
+    assert.equal(again.submit('m', [{ id: 'x', label: 1 }]).correct, 1, 'the latest prediction for a reused id counts');
+  });
+
   test('request bodies: single, batch, bare array', () => {
     assert.deepEqual(parseFeedbackBody({ id: 'a', label: 1 }), [{ id: 'a', label: 1 }]);
     assert.deepEqual(parseFeedbackBody({ feedback: [{ id: 'a', label: 1 }] }), [{ id: 'a', label: 1 }]);

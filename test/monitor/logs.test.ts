@@ -25,8 +25,8 @@ function capture(level = 'info'): { logger: pino.Logger; lines: Line[]; raw: str
 }
 
 const access = (lines: Line[]) => lines.filter((l) => l.msg === 'access');
-/** Access lines reach the destination right after the callback that logged them. */
-const flushed = () => new Promise((r) => setImmediate(r));
+/** Access lines reach the destination within 10 ms of being logged (in one write). */
+const flushed = () => new Promise((r) => setTimeout(r, 30));
 
 // distinctive values, to look for in the log afterwards
 const SECRET = 'sk-berth-test-9f8e7d6c5b4a';
@@ -150,7 +150,7 @@ describe('AccessLog (unit)', () => {
     assert.deepEqual(log.lines.map((l) => [l.level, l.code, l.status]), [[40, 'UNAVAILABLE', 14], [50, 'INTERNAL', 500]]);
   });
 
-  test('the fast path writes what pino itself would, the lines of one callback in one write', async () => {
+  test('the fast path writes what pino itself would; lines go out together, a little later', async () => {
     const fast = capture('info');
     const slow: string[] = [];
     // a level formatter makes AccessLog go through pino's own serialiser
@@ -167,7 +167,7 @@ describe('AccessLog (unit)', () => {
       a.onRequest(r);
       b.onRequest(r);
     }
-    assert.equal(fast.raw.length, 0, 'nothing written before the callback ends');
+    assert.equal(fast.raw.length, 0, 'nothing written at once');
     await flushed();
     assert.equal(fast.raw.length, 1, 'one write for all the lines');
     const strip = (o: Record<string, unknown>) => {
@@ -177,6 +177,45 @@ describe('AccessLog (unit)', () => {
     };
     assert.deepEqual(fast.lines.map((l) => strip(l as unknown as Record<string, unknown>)), slow.map((l) => strip(JSON.parse(l) as Record<string, unknown>)));
     assert.equal(fast.lines[2]!.error!.length, 301);
+  });
+
+  test('above maxLinesPerSec successes are sampled, the share adapting each second; failures always logged', () => {
+    const log = capture('info');
+    let now = 1_000_000;
+    let r = 0;
+    const al = new AccessLog(log.logger, { maxLinesPerSec: 100, now: () => now, random: () => r });
+    const second = (successes: number, failures = 0): void => {
+      for (let i = 0; i < successes; i++) {
+        r = (i % 100) / 100; // evenly spread "random" draws
+        al.onRequest(record({ requestId: `s${i}` }));
+      }
+      for (let i = 0; i < failures; i++) al.onRequest(record({ outcome: 'failure', errorCode: 'INVALID_ARGUMENT', errorMessage: 'bad' }));
+      al.flush();
+      now += 1000;
+    };
+    second(50);
+    assert.equal(log.lines.length, 50, 'below the cap: every line');
+    assert.ok(log.lines.every((l) => l.sample_rate === undefined));
+    log.lines.length = 0;
+    second(5000, 7);
+    // the second in which traffic jumps: at most twice the cap, then only failures
+    assert.equal(log.lines.filter((l) => l.outcome === 'success').length, 200);
+    assert.equal(log.lines.filter((l) => l.outcome === 'failure').length, 7);
+    log.lines.length = 0;
+    second(5000, 3);
+    const sampled = log.lines.filter((l) => l.outcome === 'success');
+    assert.equal(sampled.length, 100, 'the next second: 100/5000 of them');
+    assert.ok(sampled.every((l) => l.sample_rate === 0.02));
+    assert.ok(log.lines.filter((l) => l.outcome === 'failure').every((l) => l.sample_rate === undefined));
+    log.lines.length = 0;
+    now += 5000; // a quiet spell resets the share
+    second(10);
+    assert.equal(log.lines.length, 10);
+    const uncapped = capture('info');
+    const all = new AccessLog(uncapped.logger, { maxLinesPerSec: 0, now: () => now });
+    for (let i = 0; i < 3000; i++) all.onRequest(record({}));
+    all.flush();
+    assert.equal(uncapped.lines.length, 3000, 'maxLinesPerSec 0: no cap');
   });
 
   test('durations in ms with µs precision; trace id when tracing; sampling uses the random source', async () => {

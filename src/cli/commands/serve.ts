@@ -57,6 +57,7 @@ interface ServeFlags {
   metrics: boolean;
   accessLog: boolean;
   accessLogSample: number;
+  accessLogMaxPerSec: number;
   dashboard: boolean;
 }
 
@@ -100,6 +101,7 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--no-metrics', 'do not serve Prometheus metrics at GET /metrics')
     .option('--access-log-sample <r>', 'share of successful requests given an access log line, 0..1 (failures are always logged)', share, 1)
+    .option('--access-log-max-per-sec <n>', 'above about this many successful requests a second, access lines are sampled (each says its sample_rate); 0 = no cap', integer(0), 1000)
     .option('--no-access-log', 'no access log lines at all')
     .option('--example', 'also serve the bundled digits example (trained on first use)')
     .option('--capture-rate <r>', 'share of successful requests captured (inputs, outputs, id, version, time) to HOME/monitor/capture, 0..1', share, 0)
@@ -141,7 +143,7 @@ export function registerServe(program: Command): void {
         requireAuth: flags.requireAuth,
         metrics: flags.metrics,
         dashboard: flags.dashboard,
-        accessLog: flags.accessLog ? { sampleRate: flags.accessLogSample } : false,
+        accessLog: flags.accessLog ? { sampleRate: flags.accessLogSample, maxLinesPerSec: flags.accessLogMaxPerSec } : false,
         monitoring: {
           home: flags.home ?? berthHome(),
           captureRate: flags.captureRate,

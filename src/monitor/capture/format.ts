@@ -15,6 +15,7 @@
  */
 import type { Datatype, Tensor } from '../../core/tensor.js';
 import { decodeBytesElements, numericFromBytes, tensorBytes } from '../../core/tensor.js';
+import { number, quote } from '../json-text.js';
 
 export const MAGIC = Buffer.from([0x42, 0x43, 0x41, 0x50, 0x01, 0, 0, 0]);
 export const SEGMENT_SUFFIX = '.bcap';
@@ -46,27 +47,68 @@ interface RecordHeader {
   out: TensorHeader[];
 }
 
+/** Where records are appended: a buffer that grows as needed, and the end of what is written. */
+export interface RecordSink {
+  buf: Buffer;
+  off: number;
+}
+
+/** Tensor names and datatypes repeat on every record: their JSON, kept (bounded). */
+const quotedNames = new Map<string, string>();
+function quoteName(s: string): string {
+  let q = quotedNames.get(s);
+  if (q === undefined) {
+    q = quote(s);
+    if (quotedNames.size < 1024) quotedNames.set(s, q);
+  }
+  return q;
+}
+
+/**
+ * Appends one record (length prefix included) at `sink.off`. Records are sampled on the serving
+ * thread, so the header is built as text rather than by JSON.stringify of an object (the same
+ * JSON), and encoded once, straight into the sink.
+ */
+export function appendRecord(sink: RecordSink, r: CapturedRecord): void {
+  const blobs: Uint8Array[] = [];
+  let payload = 0;
+  const describe = (tensors: readonly Tensor[]): string => {
+    let out = '';
+    for (const t of tensors) {
+      const bytes = tensorBytes(t);
+      blobs.push(bytes);
+      payload += bytes.byteLength;
+      let shape = '';
+      for (let i = 0; i < t.shape.length; i++) shape += i === 0 ? number(t.shape[i]!) : `,${number(t.shape[i]!)}`;
+      out += `${out === '' ? '' : ','}{"n":${quoteName(t.name)},"d":${quoteName(t.datatype)},"s":[${shape}],"b":${bytes.byteLength}}`;
+    }
+    return out;
+  };
+  const header = `{"t":${number(r.time)},"m":${quoteName(r.model)},"v":${quoteName(r.version)},"id":${quote(r.requestId)},"r":${number(r.rows)},"in":[${describe(r.inputs)}],"out":[${describe(r.outputs)}]}`;
+  const room = 8 + header.length * 3 + payload; // UTF-8 takes at most 3 bytes per UTF-16 unit
+  if (sink.off + room > sink.buf.length) {
+    const bigger = Buffer.allocUnsafe(Math.max(sink.buf.length * 2, sink.off + room));
+    sink.buf.copy(bigger, 0, 0, sink.off);
+    sink.buf = bigger;
+  }
+  const buf = sink.buf;
+  const start = sink.off;
+  const hlen = buf.write(header, start + 8, 'utf8');
+  let p = start + 8 + hlen;
+  for (const b of blobs) {
+    buf.set(b, p);
+    p += b.byteLength;
+  }
+  buf.writeUInt32LE(p - start - 4, start);
+  buf.writeUInt32LE(hlen, start + 4);
+  sink.off = p;
+}
+
 /** Encodes one record (length prefix included). */
 export function encodeRecord(r: CapturedRecord): Buffer {
-  const blobs: Uint8Array[] = [];
-  const describe = (t: Tensor): TensorHeader => {
-    const bytes = tensorBytes(t);
-    blobs.push(bytes);
-    return { n: t.name, d: t.datatype, s: t.shape, b: bytes.byteLength };
-  };
-  const header: RecordHeader = { t: r.time, m: r.model, v: r.version, id: r.requestId, r: r.rows, in: r.inputs.map(describe), out: r.outputs.map(describe) };
-  const json = Buffer.from(JSON.stringify(header));
-  const payload = blobs.reduce((n, b) => n + b.byteLength, 0);
-  const out = Buffer.allocUnsafe(8 + json.length + payload);
-  out.writeUInt32LE(4 + json.length + payload, 0);
-  out.writeUInt32LE(json.length, 4);
-  json.copy(out, 8);
-  let offset = 8 + json.length;
-  for (const b of blobs) {
-    out.set(b, offset);
-    offset += b.byteLength;
-  }
-  return out;
+  const sink: RecordSink = { buf: Buffer.alloc(0), off: 0 };
+  appendRecord(sink, r);
+  return sink.buf.subarray(0, sink.off);
 }
 
 function decodeTensor(h: TensorHeader, bytes: Buffer): Tensor {
