@@ -49,6 +49,11 @@ export interface GrpcLoadResult {
   p99ms: number;
   /** the first error's status and message, to tell overload from misconfiguration */
   firstError?: string;
+  /**
+   * h2load only: calls still in flight when the run stopped. h2load closes its connections then,
+   * so the server sees them cancelled (and counts them as failed requests): not errors.
+   */
+  cutAtEnd?: number;
 }
 
 const METHOD = 'ModelInfer';
@@ -135,14 +140,45 @@ async function grpcJsTransport(address: string, path: string, message: Buffer, c
   return { calls: clients.map(call), close: () => clients.forEach((c) => c.close()) };
 }
 
-export async function runGrpcLoad(opts: GrpcLoadOptions): Promise<GrpcLoadResult> {
-  const method = (inferencePackage()[SERVICE_NAME] as unknown as Record<string, MethodDef>)[METHOD]!;
+const modelInfer = (): MethodDef => (inferencePackage()[SERVICE_NAME] as unknown as Record<string, MethodDef>)[METHOD]!;
+
+/** The ModelInferRequest message (raw contents) every call of a run sends. */
+function requestMessage(method: MethodDef, opts: Pick<GrpcLoadOptions, 'model' | 'inputName' | 'datatype' | 'shape' | 'data'>): Buffer {
   const raw = Buffer.from(opts.data.buffer, opts.data.byteOffset, opts.data.byteLength);
-  const message = method.requestSerialize({
+  return method.requestSerialize({
     model_name: opts.model,
     inputs: [{ name: opts.inputName, datatype: opts.datatype, shape: opts.shape }],
     raw_input_contents: [raw],
   });
+}
+
+export interface GrpcAnswer {
+  outputs: { name: string; datatype: string; shape: number[] }[];
+  /** raw_output_contents, in the order of `outputs` */
+  raw: Buffer[];
+}
+
+/**
+ * One ModelInfer call, decoded: what the serving bench compares with in-process onnxruntime
+ * before it loads the target (h2load itself cannot tell a right answer from a wrong one).
+ */
+export async function grpcInferOnce(opts: Pick<GrpcLoadOptions, 'address' | 'model' | 'inputName' | 'datatype' | 'shape' | 'data'>): Promise<GrpcAnswer> {
+  const method = modelInfer();
+  const transport = await http2Transport(opts.address, method.path, requestMessage(method, opts), 1);
+  try {
+    const answer = method.responseDeserialize(await transport.calls[0]!()) as { outputs?: { name: string; datatype: string; shape: string[] }[]; raw_output_contents?: Buffer[] };
+    return {
+      outputs: (answer.outputs ?? []).map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape.map(Number) })),
+      raw: answer.raw_output_contents ?? [],
+    };
+  } finally {
+    transport.close();
+  }
+}
+
+export async function runGrpcLoad(opts: GrpcLoadOptions): Promise<GrpcLoadResult> {
+  const method = modelInfer();
+  const message = requestMessage(method, opts);
   const channels = Math.max(1, Math.min(opts.concurrency, opts.channels ?? 1));
   const transport = await (opts.client === 'grpc-js' ? grpcJsTransport : http2Transport)(opts.address, method.path, message, channels);
   try {
@@ -215,13 +251,8 @@ export function findH2load(): string | undefined {
 export async function runGrpcH2load(opts: GrpcLoadOptions & { h2load?: string; threads?: number }): Promise<GrpcLoadResult> {
   const h2load = opts.h2load ?? findH2load();
   if (!h2load) throw new Error('h2load is not installed (Debian: apt-get install nghttp2-client), or set H2LOAD=/path/to/h2load');
-  const method = (inferencePackage()[SERVICE_NAME] as unknown as Record<string, MethodDef>)[METHOD]!;
-  const raw = Buffer.from(opts.data.buffer, opts.data.byteOffset, opts.data.byteLength);
-  const message = method.requestSerialize({
-    model_name: opts.model,
-    inputs: [{ name: opts.inputName, datatype: opts.datatype, shape: opts.shape }],
-    raw_input_contents: [raw],
-  });
+  const method = modelInfer();
+  const message = requestMessage(method, opts);
   const check = await http2Transport(opts.address, method.path, message, 1);
   try {
     const answer = method.responseDeserialize(await check.calls[0]!());
@@ -229,7 +260,8 @@ export async function runGrpcH2load(opts: GrpcLoadOptions & { h2load?: string; t
   } finally {
     check.close();
   }
-  const dir = await mkdtemp(join(tmpdir(), 'berth-h2load-'));
+  // h2load logs one line per request: on tmpfs when there is one, so no disk adds noise.
+  const dir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'berth-h2load-'));
   try {
     const body = join(dir, 'request.grpc');
     const log = join(dir, 'requests.log');
@@ -271,9 +303,11 @@ export async function runGrpcH2load(opts: GrpcLoadOptions & { h2load?: string; t
     // h2load's "failed" counts non-2xx answers and broken streams alike.
     const failed = /(\d+) failed/.exec(out);
     if (failed) errors = Math.max(errors, Number(failed[1]));
+    const counts = /(\d+) started, (\d+) done/.exec(out);
+    const cutAtEnd = counts ? Number(counts[1]) - Number(counts[2]) : opts.concurrency;
     const sorted = durations.slice(0, ok).sort();
     const elapsed = ok > 0 ? (last - first) / 1e6 : opts.durationSec;
-    return { requests: ok, errors, rps: ok / elapsed, p50ms: percentile(sorted, 0.5), p99ms: percentile(sorted, 0.99) };
+    return { requests: ok, errors, rps: ok / elapsed, p50ms: percentile(sorted, 0.5), p99ms: percentile(sorted, 0.99), cutAtEnd };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

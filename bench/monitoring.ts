@@ -1,9 +1,11 @@
-// Monitoring overhead bench (issue #6): `node --import tsx bench/monitoring.ts [--quick]`
+// Monitoring overhead bench (issue #6), the tool for digging further than the section of
+// `npm run bench` (bench/monitoring-overhead.ts): `node --import tsx bench/monitoring.ts [--quick]`
 //
 // Serves the small MLP (64→256→256→10) with `berth serve` twice, side by side:
 //   off: --no-metrics --no-access-log (and capture off, drift off)
-//   on:  Prometheus metrics + an access log line per request at info, written to the log file
-//        the server's stdout goes to (and --capture-rate R when asked: --capture-rate R)
+//   on:  Prometheus metrics + the access log at info (its default: every failure, successes
+//        up to ~1000 lines a second), written to the log file the server's stdout goes to
+//        (and --capture-rate R when asked: --capture-rate R)
 // and loads each with wrk (32 connections, JSON, batch 1) in alternating rounds (on/off, then
 // off/on...), a warm-up before each window. It prints per-round figures, the medians, and the
 // ratio on/off of the median throughputs, with the target ≥ 0.97. It also reports the server's
@@ -289,7 +291,7 @@ async function main(): Promise<void> {
   }
   if (argv['on-args']) onArgs.push(...argv['on-args'].split(/\s+/).filter((x) => x.length > 0));
   const offArgs = argv['off-args'] !== undefined ? [...quiet, ...argv['off-args'].split(/\s+/).filter((x) => x.length > 0)] : ['--no-metrics', '--no-access-log', ...quiet];
-  const onLabel = argv['capture-rate'] !== undefined ? `on (metrics, access log, capture ${argv['capture-rate']})` : 'on (metrics, access log at info)';
+  const onLabel = argv['capture-rate'] !== undefined ? `on (metrics, access log, capture ${argv['capture-rate']})` : 'on (metrics, access log at its default)';
 
   console.log(`monitoring overhead: small MLP 64→256→256→10, JSON, wrk c=${CONNECTIONS} t=${WRK_THREADS}, ${ROUNDS} rounds × ${MEASURE_SEC} s (+${WARM_SEC} s warm-up), ${os.cpus().length} cores`);
   console.log(`  on:  ${onLabel}: berth serve ${onArgs.join(' ') || '(defaults)'}`);

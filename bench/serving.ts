@@ -4,10 +4,15 @@
 // run on one machine:
 //   (a) onnxruntime-node in-process, `session.run` in a loop, batch 1 and batch 32 (the ceiling);
 //   (b) the naive server (bench/naive-server.ts: fastify, one `run` per request, JSON);
-//   (c) berth (`node dist/cli/main.js serve`), Open Inference Protocol v2, JSON and binary tensors;
-// HTTP targets are loaded with wrk at 32 connections, one sample (batch 1) per request. Prints a
-// table, the ratios against the baselines with PASS/FAIL targets, a markdown table for
-// docs/benchmarks.md, and writes bench/results/serving-latest.json.
+//   (c) berth (`node dist/cli/main.js serve`), Open Inference Protocol v2, JSON and binary tensors
+//       over REST, and raw contents over gRPC (issue #3);
+//   (d) monitoring overhead (issue #6, bench/monitoring-overhead.ts): berth with metrics, access
+//       log and prediction capture on versus everything off, and metrics alone, small model.
+// HTTP targets are loaded with wrk at 32 connections, the gRPC target with h2load at 32
+// connections of one stream each; one sample (batch 1) per request. REST binary and gRPC are
+// measured in alternating rounds, so that their ratio is not a comparison of two different
+// moments of a shared machine. Prints a table, the ratios against the baselines with PASS/FAIL
+// targets, a markdown table for docs/benchmarks.md, and writes bench/results/serving-latest.json.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +24,8 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { mulberry32, uniform, writeMlp, type MlpInfo } from './models.js';
 import { findWrk, runWrk, writeWrkScript, type WrkResult } from './wrk.js';
+import { findH2load, grpcInferOnce, runGrpcH2load, type GrpcLoadResult } from './grpc-load.js';
+import { measureMonitoringOverhead, monitoringMarkdown, type MonitoringOverhead } from './monitoring-overhead.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BERTH_CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -32,15 +39,25 @@ interface ModelSpec {
   layers: number[];
   seed: number;
   /** Targets this model must meet; `undefined` = not checked. */
-  targets: { berthOverNaive: number; berthOverCeiling?: number };
+  targets: { berthOverNaive: number; berthOverCeiling?: number; grpcOverBinary?: number };
 }
 
 const MODELS: ModelSpec[] = [
   { name: 'small', layers: [64, 256, 256, 10], seed: 1, targets: { berthOverNaive: 1.3 } },
-  { name: 'heavy', layers: [512, 2048, 2048, 1000], seed: 2, targets: { berthOverNaive: 5, berthOverCeiling: 0.6 } },
+  // issue #3: "target gRPC ≥ REST binary on the heavy model"
+  { name: 'heavy', layers: [512, 2048, 2048, 1000], seed: 2, targets: { berthOverNaive: 5, berthOverCeiling: 0.6, grpcOverBinary: 1 } },
 ];
 
-type TargetName = 'in-process b1' | 'in-process b32' | 'naive' | 'berth json' | 'berth binary';
+type TargetName = 'in-process b1' | 'in-process b32' | 'naive' | 'berth json' | 'berth binary' | 'berth grpc';
+
+/** One measurement window of a target measured in alternating rounds. */
+interface RoundResult {
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  backgroundCpu?: number;
+}
 
 interface TargetResult {
   model: string;
@@ -58,6 +75,8 @@ interface TargetResult {
   check?: string;
   /** CPU share (0..1) other processes used while this target was measured; see OtherCpu. */
   backgroundCpu?: number;
+  /** Targets measured in alternating rounds: every window (the figures above are the medians). */
+  rounds?: RoundResult[];
 }
 
 interface Ratio {
@@ -78,17 +97,19 @@ const { values: argv } = parseArgs({
     'skip-berth': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'wait-idle': { type: 'string', default: '0' },
+    'skip-monitoring': { type: 'boolean', default: false },
     out: { type: 'string', default: RESULTS },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (argv.help) {
-  console.log(`usage: npm run bench -- [--quick] [--only small|heavy] [--skip-berth] [--wait-idle S] [--keep] [--out FILE]
+  console.log(`usage: npm run bench -- [--quick] [--only small|heavy] [--skip-berth] [--skip-monitoring] [--wait-idle S] [--keep] [--out FILE]
 
   --quick        shorter warm-up and measurement windows (smoke run, noisier)
   --only NAME    bench one model: small (64→256→256→10) or heavy (512→2048→2048→1000)
   --skip-berth   baselines only (in-process + naive), e.g. before berth is built
+  --skip-monitoring  leave out the monitoring overhead section (small model, ~2 minutes)
   --keep         keep the generated model repository and wrk scripts
   --wait-idle S  shared machine: before each target wait up to S seconds while other processes
                  keep the CPU busy, and re-measure (twice at most) a target they disturbed
@@ -106,20 +127,26 @@ if (!Number.isFinite(WAIT_IDLE_SEC) || WAIT_IDLE_SEC < 0) {
   process.exit(2);
 }
 
-const WRK = findWrk();
-if (!WRK) {
+const FOUND_WRK = findWrk();
+if (!FOUND_WRK) {
   console.error('wrk is not installed: the serving bench needs it as its load generator.\n' + 'Install it (Debian/Ubuntu: apt-get install wrk) or set WRK=/path/to/wrk.');
   process.exit(1);
 }
+const WRK: string = FOUND_WRK;
 const withBerth = !argv['skip-berth'];
+// The gRPC row needs h2load (Debian: nghttp2-client); without it the row is skipped, not failed.
+const H2LOAD = findH2load();
 if (withBerth && !existsSync(BERTH_CLI)) {
   console.error(`${BERTH_CLI} is missing: run npm run build first (or pass --skip-berth for the baselines only).`);
   process.exit(1);
 }
 
+// REST binary and gRPC run in `pairedRounds` alternating windows of `pairedSec` each. The
+// monitoring section judges a 3% difference on a machine where one window differs from the next
+// by a few percent: it takes 7 rounds (a median of 7 paired ratios).
 const TIMING = argv.quick
-  ? { warmSec: 1, measureSec: 3, inprocWarmSec: 0.5, inprocSec: 2 }
-  : { warmSec: 2, measureSec: 10, inprocWarmSec: 1, inprocSec: 5 };
+  ? { warmSec: 1, measureSec: 3, inprocWarmSec: 0.5, inprocSec: 2, pairedRounds: 2, pairedSec: 3, monitoring: { rounds: 3, seconds: 3, warmSec: 1 } }
+  : { warmSec: 2, measureSec: 10, inprocWarmSec: 1, inprocSec: 5, pairedRounds: 3, pairedSec: 6, monitoring: { rounds: 7, seconds: 4, warmSec: 1 } };
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -363,7 +390,12 @@ async function checkOne(url: string, body: Buffer, headers: Record<string, strin
     for (let i = 0; i < f.length; i++) f[i] = blob.readFloatLE(i * 4);
     got = f;
   }
-  if (out.shape && (out.shape.length !== 2 || out.shape[0] !== 1 || out.shape[1] !== outDim)) return `output shape ${JSON.stringify(out.shape)}`;
+  return compareOutput(got, out.shape, expected, outDim);
+}
+
+/** 'ok' when an answer of shape [1, outDim] matches onnxruntime's within 1e-3, else what is wrong. */
+function compareOutput(got: ArrayLike<number>, shape: number[] | undefined, expected: Float32Array, outDim: number): string {
+  if (shape && (shape.length !== 2 || shape[0] !== 1 || shape[1] !== outDim)) return `output shape ${JSON.stringify(shape)}`;
   if (got.length !== expected.length) return `output has ${got.length} values, expected ${expected.length}`;
   let maxErr = 0;
   for (let i = 0; i < expected.length; i++) {
@@ -371,6 +403,17 @@ async function checkOne(url: string, body: Buffer, headers: Record<string, strin
     maxErr = Number.isNaN(e) ? Infinity : Math.max(maxErr, e);
   }
   return maxErr <= 1e-3 ? 'ok' : `mismatch: max relative error ${maxErr.toExponential(2)}`;
+}
+
+/** The gRPC counterpart of checkOne: one ModelInfer with raw contents, its raw output decoded. */
+async function checkGrpc(address: string, info: MlpInfo, input: Float32Array, expected: Float32Array): Promise<string> {
+  const answer = await grpcInferOnce({ address, model: info.name, inputName: 'input', datatype: 'FP32', shape: [1, info.inputDim], data: input });
+  const i = answer.outputs.findIndex((o) => o.name === 'output');
+  if (i < 0 || answer.raw[i] === undefined) return `no "output" in the answer: ${JSON.stringify(answer.outputs)}`;
+  const blob = answer.raw[i]!;
+  const got = new Float32Array(blob.length / 4);
+  for (let k = 0; k < got.length; k++) got[k] = blob.readFloatLE(k * 4);
+  return compareOutput(got, answer.outputs[i]!.shape, expected, info.outputDim);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,6 +537,122 @@ async function retryNoisy(run: () => Promise<TargetResult>): Promise<TargetResul
   return best;
 }
 
+// ---------------------------------------------------------------------------------------------
+// REST binary and gRPC in alternating rounds (issue #3)
+
+interface GrpcTarget {
+  /** host:port of berth's gRPC endpoint */
+  address: string;
+  /** the model's statistics (REST): to h2load a gRPC error is an HTTP 200, the server counts it */
+  statsUrl: string;
+  serverPid?: number;
+}
+
+const median = (xs: number[]): number => {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+};
+
+async function successAndFailCounts(statsUrl: string): Promise<{ success: number; fail: number }> {
+  const body = (await (await fetch(statsUrl)).json()) as { model_stats: { inference_stats: { success: { count: number }; fail: { count: number } } }[] };
+  const stats = body.model_stats[0]!.inference_stats;
+  return { success: stats.success.count, fail: stats.fail.count };
+}
+
+type Window = RoundResult & { errors: WrkResult['errors'] };
+
+async function restWindow(script: string, t: HttpTarget, warmSec: number): Promise<Window> {
+  const base = { url: t.url, script, connections: CONNECTIONS, threads: WRK_THREADS, wrkPath: WRK };
+  await runWrk({ ...base, durationSec: warmSec });
+  const others = new OtherCpu(t.serverPid);
+  const r = await runWrk({ ...base, durationSec: TIMING.pairedSec });
+  return { reqPerSec: r.requestsPerSec, p50Ms: r.latencyMs.p50, p99Ms: r.latencyMs.p99, requests: r.requests, backgroundCpu: others.stop(), errors: r.errors };
+}
+
+async function grpcWindow(info: MlpInfo, g: GrpcTarget, input: Float32Array, warmSec: number): Promise<Window> {
+  // h2load -c 32 -m 1 -t 2: 32 connections with one call outstanding each, as wrk -c32 -t2.
+  const load = { address: g.address, model: info.name, inputName: 'input', datatype: 'FP32' as const, shape: [1, info.inputDim], data: input, concurrency: CONNECTIONS, threads: WRK_THREADS, h2load: H2LOAD };
+  const warm = await runGrpcH2load({ ...load, durationSec: warmSec });
+  const before = await successAndFailCounts(g.statsUrl);
+  const others = new OtherCpu(g.serverPid);
+  const r: GrpcLoadResult = await runGrpcH2load({ ...load, durationSec: TIMING.pairedSec });
+  const backgroundCpu = others.stop();
+  await sleep(100); // the server notices the calls h2load cut at its end
+  const after = await successAndFailCounts(g.statsUrl);
+  // Failed requests the server counted, less the calls h2load left unanswered when it stopped
+  // (those of the warm-up too, which may be counted after `before` was read): the server sees
+  // them cancelled, which is a failure to it but not an error of the run.
+  const failed = Math.max(0, after.fail - before.fail - (warm.cutAtEnd ?? 0) - (r.cutAtEnd ?? 0));
+  return { reqPerSec: r.rps, p50Ms: r.p50ms, p99Ms: r.p99ms, requests: r.requests, backgroundCpu, errors: { connect: 0, read: 0, write: 0, timeout: 0, status: r.errors + failed } };
+}
+
+/** The rounds of one target as one result: median req/s and latencies, summed counts. */
+function combineRounds(model: string, target: TargetName, windows: Window[], check: string): TargetResult {
+  const bgs = windows.map((w) => w.backgroundCpu).filter((b): b is number => b !== undefined);
+  const reqPerSec = median(windows.map((w) => w.reqPerSec));
+  const errors = { connect: 0, read: 0, write: 0, timeout: 0, status: 0 };
+  for (const w of windows) for (const k of Object.keys(errors) as (keyof typeof errors)[]) errors[k] += w.errors[k];
+  return {
+    model,
+    target,
+    reqPerSec,
+    samplesPerSec: reqPerSec,
+    p50Ms: median(windows.map((w) => w.p50Ms)),
+    p99Ms: median(windows.map((w) => w.p99Ms)),
+    requests: windows.reduce((a, w) => a + w.requests, 0),
+    durationSec: windows.length * TIMING.pairedSec,
+    errors,
+    check,
+    backgroundCpu: bgs.length ? bgs.reduce((a, b) => a + b, 0) / bgs.length : undefined,
+    rounds: windows.map(({ errors: _errors, ...round }) => round),
+  };
+}
+
+/**
+ * REST binary, and gRPC when it can be measured, in TIMING.pairedRounds alternating windows on
+ * the same server (binary first in odd rounds, gRPC first in even ones): whatever else the
+ * machine does disturbs both alike, and each round gives a paired ratio gRPC / binary.
+ */
+async function benchRestAndGrpc(info: MlpInfo, rest: HttpTarget, grpc: GrpcTarget | undefined, workDir: string, input: Float32Array, expected: Float32Array): Promise<{ results: TargetResult[]; ratios: number[] }> {
+  const restCheck = await checkOne(rest.url, rest.body, rest.headers, expected, info.outputDim);
+  if (restCheck !== 'ok') console.warn(`  ! ${info.name} ${rest.target}: ${restCheck}`);
+  const grpcCheck = grpc ? await checkGrpc(grpc.address, info, input, expected) : undefined;
+  if (grpcCheck !== undefined && grpcCheck !== 'ok') console.warn(`  ! ${info.name} berth grpc: ${grpcCheck}`);
+  await waitIdle(`${info.name} ${rest.target}${grpc ? ' and berth grpc' : ''}`);
+  const script = join(workDir, `${info.name}-${rest.target.replace(/\W+/g, '-')}.lua`);
+  await writeWrkScript(script, rest.bodyFile, rest.headers);
+  const restWindows: Window[] = [];
+  const grpcWindows: Window[] = [];
+  for (let round = 0; round < TIMING.pairedRounds; round++) {
+    const warmSec = round === 0 ? TIMING.warmSec : 1;
+    const order: ('rest' | 'grpc')[] = grpc ? (round % 2 === 0 ? ['rest', 'grpc'] : ['grpc', 'rest']) : ['rest'];
+    const line: string[] = [];
+    for (const which of order) {
+      if (which === 'rest') {
+        const w = await restWindow(script, rest, warmSec);
+        restWindows.push(w);
+        line.push(`binary ${fmt(w.reqPerSec)} req/s (other CPU ${pct(w.backgroundCpu)})`);
+      } else {
+        const w = await grpcWindow(info, grpc!, input, warmSec);
+        grpcWindows.push(w);
+        line.push(`grpc ${fmt(w.reqPerSec)} req/s (other CPU ${pct(w.backgroundCpu)})`);
+      }
+    }
+    console.log(`    round ${round + 1}: ${line.join(', ')}`);
+  }
+  const results = [combineRounds(info.name, rest.target, restWindows, restCheck)];
+  if (grpc) results.push(combineRounds(info.name, 'berth grpc', grpcWindows, grpcCheck!));
+  const ratios = grpcWindows.map((g, i) => g.reqPerSec / restWindows[i]!.reqPerSec);
+  for (const r of results) {
+    const bad = r.errors!.status + r.errors!.connect + r.errors!.read + r.errors!.write + r.errors!.timeout;
+    if (bad > 0) console.warn(`  ! ${info.name} ${r.target}: errors ${JSON.stringify(r.errors)} of ${r.requests} requests`);
+    if (r.backgroundCpu !== undefined && r.backgroundCpu > BUSY_WARN) console.warn(`  ! ${info.name} ${r.target}: other processes used ${(r.backgroundCpu * 100).toFixed(0)}% of the CPU while it was measured`);
+  }
+  return { results, ratios };
+}
+
 /** An HTTP result counts only if (almost) every request succeeded and the output was right. */
 function usable(r: TargetResult | undefined): r is TargetResult {
   if (!r) return false;
@@ -542,7 +701,11 @@ function markdown(results: TargetResult[], ratios: Ratio[]): string {
   return out.join('\n');
 }
 
-function computeRatios(results: TargetResult[], models: ModelSpec[]): Ratio[] {
+/**
+ * `paired`: per model, the per-round ratios gRPC / REST binary of benchRestAndGrpc; their median
+ * is the judged figure (issue #3), not the ratio of the two medians.
+ */
+function computeRatios(results: TargetResult[], models: ModelSpec[], paired: Map<string, number[]>): Ratio[] {
   const ratios: Ratio[] = [];
   for (const m of models) {
     const get = (t: TargetName): TargetResult | undefined => results.find((r) => r.model === m.name && r.target === t);
@@ -551,6 +714,8 @@ function computeRatios(results: TargetResult[], models: ModelSpec[]): Ratio[] {
     const bin = get('berth binary');
     const ceiling = get('in-process b32');
     const div = (a: TargetResult | undefined, b: TargetResult | undefined): number | null => (usable(a) && usable(b) && b.samplesPerSec > 0 ? a.samplesPerSec / b.samplesPerSec : null);
+    const grpc = get('berth grpc');
+    // "best" stays a REST figure, the one issue #2's targets were set on.
     const best = [json, bin].filter(usable).sort((a, b) => b.samplesPerSec - a.samplesPerSec)[0];
     // With --skip-berth the berth targets are not judged at all (pass stays undefined).
     const judged = (name: string, value: number | null, target?: number): Ratio => ({
@@ -565,6 +730,14 @@ function computeRatios(results: TargetResult[], models: ModelSpec[]): Ratio[] {
     ratios.push(judged(`berth best (${best ? best.target.replace('berth ', '') : 'n/a'}) / naive`, div(best, naive), m.targets.berthOverNaive));
     ratios.push(judged('berth best / in-process b32 ceiling', div(best, ceiling), m.targets.berthOverCeiling));
     ratios.push(judged('naive / in-process b1', div(naive, get('in-process b1'))));
+    const rounds = paired.get(m.name) ?? [];
+    if (grpc || m.targets.grpcOverBinary !== undefined) {
+      const value = usable(grpc) && usable(bin) && rounds.length > 0 ? median(rounds) : null;
+      // Judged only when gRPC was measured: without h2load the row is skipped, not failed.
+      const r = judged('berth grpc / berth binary (paired)', value, m.targets.grpcOverBinary);
+      if (!grpc) r.pass = undefined;
+      ratios.push(r);
+    }
   }
   return ratios;
 }
@@ -581,6 +754,9 @@ async function main(): Promise<void> {
   const models = MODELS.filter((m) => argv.only === undefined || m.name === argv.only);
   const workDir = await mkdtemp(join(os.tmpdir(), 'berth-bench-'));
   const results: TargetResult[] = [];
+  const paired = new Map<string, number[]>();
+  let monitoring: MonitoringOverhead | undefined;
+  const skipped: string[] = [];
   // A target that cannot be measured is reported and the run goes on; the exit code is then 1.
   const failures: string[] = [];
   const fail = (what: string, e: unknown): void => {
@@ -595,6 +771,15 @@ async function main(): Promise<void> {
       `wrk -t${WRK_THREADS} -c${CONNECTIONS}, warm-up ${TIMING.warmSec}s, measure ${TIMING.measureSec}s per HTTP target; in-process ${TIMING.inprocSec}s per batch size` +
       `${withBerth ? '' : '; berth skipped (--skip-berth)'}\nwork dir ${workDir}`,
   );
+  if (withBerth) {
+    if (H2LOAD) {
+      console.log(`gRPC: h2load (${H2LOAD}) -c${CONNECTIONS} -m1 -t${WRK_THREADS}; REST binary and gRPC in ${TIMING.pairedRounds} alternating rounds of ${TIMING.pairedSec}s`);
+    } else {
+      const why = 'berth grpc skipped: h2load is not installed (Debian: apt-get install nghttp2-client, or set H2LOAD=/path/to/h2load)';
+      skipped.push(why);
+      console.log(why);
+    }
+  }
 
   try {
     for (const spec of models) {
@@ -655,30 +840,41 @@ async function main(): Promise<void> {
       // (c) berth
       if (withBerth) {
         const port = await freePort();
-        const berthArgs = [BERTH_CLI, 'serve', repo, '--port', String(port), '--grpc-port', '0', '--instances', '1'];
+        let grpcPort = H2LOAD ? await freePort() : 0;
+        const berthArgs = [BERTH_CLI, 'serve', repo, '--port', String(port), '--grpc-port', String(grpcPort), '--instances', '1'];
         const logFile = join(workDir, `berth-${spec.name}.log`);
         let child = new Child(`berth serve (${spec.name})`, logFile, process.execPath, berthArgs);
         // A build without gRPC rejects --grpc-port: run it without the flag rather than fail.
         if ((await child.exitedWithin(1500)) && /unknown option '--grpc-port'/.test(child.output())) {
           console.warn('  ! berth does not know --grpc-port; serving without it');
+          grpcPort = 0;
           await child.stop();
           child = new Child(`berth serve (${spec.name})`, logFile, process.execPath, berthArgs.filter((a, i, all) => a !== '--grpc-port' && all[i - 1] !== '--grpc-port'));
         }
         try {
           await waitReady(child, `http://127.0.0.1:${port}/v2/health/ready`, 60_000);
           const url = `http://127.0.0.1:${port}/v2/models/${spec.name}/infer`;
-          for (const t of [
-            { target: 'berth json' as const, url, bodyFile: jsonFile, body: bodies.json, headers: jsonHeaders, serverPid: child.proc.pid },
-            { target: 'berth binary' as const, url, bodyFile: binFile, body: bodies.binary, headers: binHeaders, serverPid: child.proc.pid },
-          ]) {
-            if (child.exited !== null) throw new Error(`berth exited (${child.exited}):\n${child.output()}`);
-            try {
-              const r = await retryNoisy(() => benchHttp(info, t, workDir, expected));
-              results.push(r);
-              report(r);
-            } catch (e) {
-              fail(`${spec.name} ${t.target}`, e);
+          const pid = child.proc.pid;
+          try {
+            const r = await retryNoisy(() => benchHttp(info, { target: 'berth json', url, bodyFile: jsonFile, body: bodies.json, headers: jsonHeaders, serverPid: pid }, workDir, expected));
+            results.push(r);
+            report(r);
+          } catch (e) {
+            fail(`${spec.name} berth json`, e);
+          }
+          if (child.exited !== null) throw new Error(`berth exited (${child.exited}):\n${child.output()}`);
+          const binary: HttpTarget = { target: 'berth binary', url, bodyFile: binFile, body: bodies.binary, headers: binHeaders, serverPid: pid };
+          const grpc = grpcPort === 0 ? undefined : { address: `127.0.0.1:${grpcPort}`, statsUrl: `http://127.0.0.1:${port}/v2/models/${spec.name}/stats`, serverPid: pid };
+          try {
+            const r = await benchRestAndGrpc(info, binary, grpc, workDir, bodies.input, expected);
+            for (const x of r.results) {
+              results.push(x);
+              report(x);
             }
+            paired.set(spec.name, r.ratios);
+            if (r.ratios.length > 0) console.log(`  berth grpc / berth binary per round: ${r.ratios.map((x) => `${x.toFixed(2)}×`).join(' ')}`);
+          } catch (e) {
+            fail(`${spec.name} berth binary${grpc ? ' / grpc' : ''}`, e);
           }
         } catch (e) {
           fail(`${spec.name} berth`, e);
@@ -687,20 +883,54 @@ async function main(): Promise<void> {
         }
       }
     }
+
+    // (d) monitoring overhead (issue #6), small model
+    if (withBerth && !argv['skip-monitoring'] && models.some((m) => m.name === 'small')) {
+      const { rounds, seconds, warmSec } = TIMING.monitoring;
+      console.log(`\n[monitoring overhead] small MLP, binary tensors, wrk -t${WRK_THREADS} -c${CONNECTIONS}; ${rounds} rounds × 3 servers × ${seconds}s (+${warmSec}s warm-up)`);
+      try {
+        await waitIdle('monitoring overhead');
+        monitoring = await measureMonitoringOverhead({ cli: [BERTH_CLI], cwd: ROOT, workDir, wrk: WRK, rounds, seconds, warmSec });
+        for (const x of monitoring.medians) {
+          console.log(`  ${x.config.padEnd(8)} ${fmt(x.reqPerSec).padStart(7)} req/s  p99 ${fmtMs(x.p99Ms)} ms  server CPU ${x.cpuUsPerReq.toFixed(1)} µs/req (main thread ${x.mainUsPerReq.toFixed(1)})  batch ${x.batch.toFixed(1)}  other CPU ${pct(x.otherCpu)}`);
+        }
+        const o = monitoring.onServer;
+        console.log(`  the "on" server wrote ${o.accessLines} access lines and captured ${o.captured ?? 'n/a'} requests (${o.captureDropped ?? 'n/a'} dropped)`);
+      } catch (e) {
+        fail('monitoring overhead', e);
+      }
+    } else if (withBerth && !argv['skip-monitoring']) {
+      skipped.push('monitoring overhead: it uses the small model (--only heavy)');
+    }
   } finally {
     if (!argv.keep) await rm(workDir, { recursive: true, force: true });
   }
 
-  const ratios = computeRatios(results, models);
-  const md = markdown(results, ratios);
+  const ratios = computeRatios(results, models, paired);
+  const md = markdown(results, ratios) + (monitoring ? `\n\nMonitoring overhead (small model, binary tensors):\n\n${monitoringMarkdown(monitoring)}` : '');
   console.log(`\n${textTable(results)}\n`);
   for (const q of ratios) {
     const v = q.value === null ? 'n/a' : `${q.value.toFixed(2)}×`;
     const verdict = q.target === undefined ? '' : `  (target ≥ ${q.target}×) ${q.pass === undefined ? 'skipped' : q.pass ? 'PASS' : 'FAIL'}`;
     console.log(`${q.model.padEnd(6)} ${q.name.padEnd(38)} ${v.padStart(7)}${verdict}`);
   }
+  for (const r of monitoring?.ratios ?? []) {
+    console.log(`small  ${r.name.padEnd(38)} ${`${r.value.toFixed(3)}×`.padStart(7)}  (target ≥ ${r.target}×) ${r.pass ? 'PASS' : 'FAIL'}  rounds ${r.perRound.map((x) => x.toFixed(3)).join(' ')}`);
+  }
+  // The issues' targets in their own words.
+  const grpcHeavy = ratios.find((q) => q.model === 'heavy' && q.name.startsWith('berth grpc'));
+  const verdict = (pass: boolean | undefined): string => (pass === undefined ? 'skipped' : pass ? 'PASS' : 'FAIL');
+  const targetLines = [
+    ...(grpcHeavy ? [`gRPC ≥ REST binary (heavy): ${verdict(grpcHeavy.pass)}${grpcHeavy.value === null ? '' : ` (${grpcHeavy.value.toFixed(2)}×)`}`] : []),
+    ...(monitoring ? [
+      `monitoring on (metrics + access log + capture) ≥ ${monitoring.ratios[0]!.target}× off: ${verdict(monitoring.ratios[0]!.pass)} (${monitoring.ratios[0]!.value.toFixed(3)}×)`,
+      `metrics cost under 3% (metrics alone ≥ ${monitoring.ratios[1]!.target}× off): ${verdict(monitoring.ratios[1]!.pass)} (${monitoring.ratios[1]!.value.toFixed(3)}×)`,
+    ] : []),
+  ];
+  if (targetLines.length > 0) console.log(`\n${targetLines.join('\n')}`);
+  for (const why of skipped) console.log(`skipped: ${why}`);
   console.log(`\nmarkdown for docs/benchmarks.md:\n\n${md}\n`);
-  const bgs = results.map((r) => r.backgroundCpu).filter((b): b is number => b !== undefined);
+  const bgs = [...results.map((r) => r.backgroundCpu), ...(monitoring?.windows.map((w) => w.otherCpu) ?? [])].filter((b): b is number => b !== undefined && Number.isFinite(b));
   const maxBg = bgs.length ? Math.max(...bgs) : undefined;
   if (maxBg !== undefined && maxBg > BUSY_WARN) {
     console.warn(`WARNING: other processes used up to ${(maxBg * 100).toFixed(0)}% of the CPU during this run: the figures are noisy; rerun on an idle machine.`);
@@ -715,8 +945,11 @@ async function main(): Promise<void> {
     models: models.map((m) => ({ name: m.name, layers: m.layers, seed: m.seed })),
     results,
     ratios,
-    pass: ratios.every((q) => q.pass !== false),
+    monitoring: monitoring ?? null,
+    targets: targetLines,
+    pass: ratios.every((q) => q.pass !== false) && (monitoring?.ratios.every((r) => r.pass) ?? true),
     failures,
+    skipped,
     maxBackgroundCpu: maxBg ?? null,
     noisy: maxBg !== undefined && maxBg > BUSY_WARN,
     elapsedSec: +((performance.now() - t0) / 1000).toFixed(1),

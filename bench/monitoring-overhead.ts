@@ -1,0 +1,324 @@
+// Monitoring overhead, the section of `npm run bench` for issue #6 ("throughput with metrics +
+// capture on versus off, target ≥ 0.97×"; "recording metrics must cost under 3% throughput").
+//
+// Three `berth serve` processes of the small MLP (64→256→256→10) run side by side:
+//   off:     --no-metrics --no-access-log --capture-rate 0 --drift-window 0
+//   on:      the serve defaults (metrics, an access log line per request, drift) + --capture-rate 0.1
+//   metrics: metrics alone (access log, capture and drift off)
+// and are loaded in turn with wrk (32 connections, binary tensors, batch 1), in rounds whose
+// order rotates, so that a slow moment of a shared machine does not land on one configuration.
+// Each round gives a paired ratio on/off and metrics/off; the judged figures are their medians.
+// The servers' stdout (their JSON log, access lines included) goes to a file on tmpfs, as to a
+// container runtime's log pipe. bench/monitoring.ts is the tool for digging further (tracing,
+// JSON bodies, loading servers together, arbitrary flag sets).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { mulberry32, uniform, writeMlp } from './models.js';
+import { runWrk, writeWrkScript } from './wrk.js';
+
+export const MONITORING_TARGET = 0.97;
+/** The capture rate of the "on" server: a realistic setting (the serve default is 0, off). */
+export const CAPTURE_RATE = 0.1;
+const CONNECTIONS = 32;
+const WRK_THREADS = 2;
+const MODEL = 'small';
+
+export interface MonitoringOverheadOptions {
+  /** node arguments that run the berth CLI, e.g. [dist/cli/main.js] or [--import, tsx, src/cli/main.ts] */
+  cli: string[];
+  cwd: string;
+  /** scratch directory: the model, the servers' BERTH_HOME (capture goes there) */
+  workDir: string;
+  wrk: string;
+  rounds: number;
+  /** measured seconds per window (a warm-up of `warmSec` precedes each) */
+  seconds: number;
+  warmSec: number;
+  /** what the "on" server captures (default CAPTURE_RATE) */
+  captureRate?: number;
+  log?: (line: string) => void;
+}
+
+export interface OverheadWindow {
+  config: string;
+  round: number;
+  reqPerSec: number;
+  p99Ms: number;
+  /** server CPU time per request (all threads), µs */
+  cpuUsPerReq: number;
+  /** CPU time of the server's main thread (the event loop, where monitoring runs) per request, µs */
+  mainUsPerReq: number;
+  /** mean rows per executed batch */
+  batch: number;
+  /** CPU share (0..1) of processes other than the server, wrk and this bench */
+  otherCpu: number;
+  errors: number;
+}
+
+export interface OverheadRatio {
+  name: string;
+  /** median of the per-round ratios */
+  value: number;
+  perRound: number[];
+  target: number;
+  pass: boolean;
+}
+
+export interface MonitoringOverhead {
+  configs: { name: string; flags: string[] }[];
+  windows: OverheadWindow[];
+  /** per configuration: median req/s, p99, CPU per request */
+  medians: { config: string; reqPerSec: number; p99Ms: number; cpuUsPerReq: number; mainUsPerReq: number; batch: number; otherCpu: number }[];
+  ratios: OverheadRatio[];
+  /** what the "on" server did: access lines written, requests captured and dropped */
+  onServer: { accessLines: number; captured: number | null; captureDropped: number | null };
+}
+
+const CONFIGS = (captureRate: number): { name: string; flags: string[] }[] => [
+  { name: 'off', flags: ['--no-metrics', '--no-access-log', '--capture-rate', '0', '--drift-window', '0'] },
+  { name: 'on', flags: ['--capture-rate', String(captureRate)] },
+  { name: 'metrics', flags: ['--no-access-log', '--capture-rate', '0', '--drift-window', '0'] },
+];
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export const median = (xs: number[]): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** utime + stime from a /proc stat file (plus reaped children's with `children`), in clock ticks. */
+export function statTicks(path: string, children = false): number | undefined {
+  try {
+    const stat = readFileSync(path, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy and total jiffies of the whole machine. */
+export function cpuTimes(): { busy: number; total: number } | undefined {
+  try {
+    const v = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = v[3]! + (v[4] ?? 0);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+export const TICKS_PER_SEC = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+export interface BerthProcess {
+  name: string;
+  url: string;
+  proc: ChildProcess;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `berth serve` with its stdout in a log file on tmpfs (when there is one): like a
+ * container runtime's log pipe it takes each line without a disk in the way, and a pipe to this
+ * process would make the bench pay for reading it. Resolves once /v2/health/ready answers 200.
+ */
+export async function startBerthProcess(name: string, opts: { cli: string[]; cwd: string; home: string; modelDir: string; flags: string[]; env?: NodeJS.ProcessEnv }): Promise<BerthProcess> {
+  const port = await freePort();
+  const logDir = existsSync('/dev/shm') ? '/dev/shm' : opts.home;
+  await mkdir(opts.home, { recursive: true });
+  const logFile = join(logDir, `berth-bench-${process.pid}-${name}.log`);
+  const fd = openSync(logFile, 'w');
+  const args = [...opts.cli, 'serve', opts.modelDir, '--port', String(port), '--grpc-port', '0', '--instances', '1', '--log-level', 'info', ...opts.flags];
+  let proc: ChildProcess;
+  try {
+    proc = spawn(process.execPath, args, { cwd: opts.cwd, stdio: ['ignore', fd, fd], env: { ...process.env, NODE_ENV: 'production', BERTH_HOME: opts.home, ...opts.env } });
+  } finally {
+    closeSync(fd);
+  }
+  const stop = async (): Promise<void> => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      const killer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    }
+  };
+  const server = { name, url: `http://127.0.0.1:${port}`, proc, logFile, stop };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`berth (${name}) exited (${proc.exitCode}):\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
+    try {
+      const r = await fetch(`${server.url}/v2/health/ready`, { signal: AbortSignal.timeout(1000) });
+      await r.arrayBuffer();
+      if (r.status === 200) return server;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`berth (${name}) not ready after 60 s:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
+    }
+    await sleep(100);
+  }
+}
+
+/** Rows inferred and batches executed so far (Triton's statistics extension). */
+async function executionCounts(url: string, model: string): Promise<{ rows: number; executions: number }> {
+  const body = (await (await fetch(`${url}/v2/models/${model}/stats`)).json()) as { model_stats: { inference_count: number; execution_count: number }[] };
+  return { rows: body.model_stats[0]!.inference_count, executions: body.model_stats[0]!.execution_count };
+}
+
+/** One wrk window against one server, with its CPU accounting from /proc. */
+export async function measureWindow(s: BerthProcess, model: string, script: string, wrk: string, seconds: number, warmSec: number, round: number): Promise<OverheadWindow> {
+  const base = { url: `${s.url}/v2/models/${model}/infer`, script, connections: CONNECTIONS, threads: WRK_THREADS, wrkPath: wrk };
+  if (warmSec > 0) await runWrk({ ...base, durationSec: warmSec });
+  const pid = s.proc.pid!;
+  const e0 = await executionCounts(s.url, model);
+  const t0 = statTicks(`/proc/${pid}/stat`);
+  const m0 = statTicks(`/proc/${pid}/task/${pid}/stat`);
+  const own0 = statTicks('/proc/self/stat', true);
+  const c0 = cpuTimes();
+  const r = await runWrk({ ...base, durationSec: seconds });
+  const t1 = statTicks(`/proc/${pid}/stat`);
+  const m1 = statTicks(`/proc/${pid}/task/${pid}/stat`);
+  const own1 = statTicks('/proc/self/stat', true);
+  const c1 = cpuTimes();
+  const e1 = await executionCounts(s.url, model);
+  const serverTicks = t0 !== undefined && t1 !== undefined ? t1 - t0 : NaN;
+  let otherCpu = NaN;
+  // others = the machine's busy time less the server's, this bench's and wrk's (a reaped child)
+  if (c0 && c1 && c1.total > c0.total && own0 !== undefined && own1 !== undefined) {
+    otherCpu = Math.max(0, (c1.busy - c0.busy - serverTicks - (own1 - own0)) / (c1.total - c0.total));
+  }
+  const perRequest = (ticks: number): number => (r.requests > 0 ? ((ticks / TICKS_PER_SEC) * 1e6) / r.requests : NaN);
+  return {
+    config: s.name,
+    round,
+    reqPerSec: r.requestsPerSec,
+    p99Ms: r.latencyMs.p99,
+    cpuUsPerReq: perRequest(serverTicks),
+    mainUsPerReq: m0 !== undefined && m1 !== undefined ? perRequest(m1 - m0) : NaN,
+    batch: (e1.rows - e0.rows) / Math.max(1, e1.executions - e0.executions),
+    otherCpu,
+    errors: r.errors.status + r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout,
+  };
+}
+
+/** The small model's binary-tensor request (inputs and the output as raw float32). */
+async function writeBinaryBody(dir: string): Promise<{ bodyFile: string; headers: Record<string, string> }> {
+  const x = uniform(mulberry32(7), 64, 0, 1);
+  const header = Buffer.from(JSON.stringify({
+    inputs: [{ name: 'input', shape: [1, 64], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
+    outputs: [{ name: 'output', parameters: { binary_data: true } }],
+  }));
+  const bodyFile = join(dir, 'monitoring-body.bin');
+  await writeFile(bodyFile, Buffer.concat([header, Buffer.from(x.buffer, x.byteOffset, x.byteLength)]));
+  return { bodyFile, headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(header.length) } };
+}
+
+/** A counter's value in Prometheus text, or null when absent. */
+function metricValue(text: string, name: string): number | null {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+export async function measureMonitoringOverhead(opts: MonitoringOverheadOptions): Promise<MonitoringOverhead> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const captureRate = opts.captureRate ?? CAPTURE_RATE;
+  const configs = CONFIGS(captureRate);
+  const modelDir = join(opts.workDir, 'monitoring-models');
+  await writeMlp(modelDir, MODEL, [64, 256, 256, 10], 1);
+  const { bodyFile, headers } = await writeBinaryBody(opts.workDir);
+  const script = join(opts.workDir, 'monitoring-binary.lua');
+  await writeWrkScript(script, bodyFile, headers);
+
+  const servers: BerthProcess[] = [];
+  try {
+    for (const c of configs) {
+      log(`  ${c.name.padEnd(7)} berth serve ${c.flags.join(' ')}`);
+      servers.push(await startBerthProcess(c.name, { cli: opts.cli, cwd: opts.cwd, home: join(opts.workDir, `home-${c.name}`), modelDir, flags: c.flags }));
+    }
+    const windows: OverheadWindow[] = [];
+    for (let round = 1; round <= opts.rounds; round++) {
+      // the order rotates and reverses, so no configuration is always measured first or last
+      const shift = (round - 1) % servers.length;
+      const rotated = [...servers.slice(shift), ...servers.slice(0, shift)];
+      const order = round % 2 === 1 ? rotated : rotated.reverse();
+      const line: string[] = [];
+      for (const s of order) {
+        const w = await measureWindow(s, MODEL, script, opts.wrk, opts.seconds, round === 1 ? opts.warmSec + 1 : opts.warmSec, round);
+        windows.push(w);
+        line.push(`${s.name} ${w.reqPerSec.toFixed(0)} req/s (main ${w.mainUsPerReq.toFixed(1)} µs/req, other CPU ${(w.otherCpu * 100).toFixed(0)}%${w.errors ? `, ${w.errors} errors` : ''})`);
+      }
+      log(`    round ${round}: ${line.join(', ')}`);
+    }
+    const of = (config: string) => windows.filter((w) => w.config === config);
+    const medians = configs.map((c) => {
+      const ws = of(c.name);
+      return {
+        config: c.name,
+        reqPerSec: median(ws.map((w) => w.reqPerSec)),
+        p99Ms: median(ws.map((w) => w.p99Ms)),
+        cpuUsPerReq: median(ws.map((w) => w.cpuUsPerReq)),
+        mainUsPerReq: median(ws.map((w) => w.mainUsPerReq)),
+        batch: median(ws.map((w) => w.batch)),
+        otherCpu: median(ws.map((w) => w.otherCpu)),
+      };
+    });
+    const paired = (config: string, name: string): OverheadRatio => {
+      const perRound = of(config).map((w) => w.reqPerSec / of('off').find((o) => o.round === w.round)!.reqPerSec);
+      const value = median(perRound);
+      return { name, value, perRound, target: MONITORING_TARGET, pass: value >= MONITORING_TARGET };
+    };
+    const ratios = [
+      paired('on', `metrics + access log + capture ${captureRate} (+ drift) / all off`),
+      paired('metrics', 'metrics alone / all off'),
+    ];
+    const on = servers.find((s) => s.name === 'on')!;
+    const metricsText = await (await fetch(`${on.url}/metrics`)).text();
+    const accessLines = readFileSync(on.logFile, 'utf8').split('\n').filter((l) => l.includes('"msg":"access"')).length;
+    return {
+      configs,
+      windows,
+      medians,
+      ratios,
+      onServer: { accessLines, captured: metricValue(metricsText, 'berth_capture_records_written'), captureDropped: metricValue(metricsText, 'berth_capture_records_dropped') },
+    };
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    for (const s of servers) rmSync(s.logFile, { force: true });
+  }
+}
+
+/** The section's tables, for docs/benchmarks.md. */
+export function monitoringMarkdown(m: MonitoringOverhead): string {
+  const out = ['| configuration | `berth serve` flags | req/s | p99 ms | server CPU µs/req | main thread µs/req | batch | other CPU |', '|---|---|--:|--:|--:|--:|--:|--:|'];
+  for (const x of m.medians) {
+    const flags = m.configs.find((c) => c.name === x.config)!.flags.join(' ');
+    out.push(`| ${x.config} | \`${flags}\` | ${Math.round(x.reqPerSec).toLocaleString('en-US')} | ${x.p99Ms.toFixed(2)} | ${x.cpuUsPerReq.toFixed(1)} | ${x.mainUsPerReq.toFixed(1)} | ${x.batch.toFixed(1)} | ${(x.otherCpu * 100).toFixed(0)}% |`);
+  }
+  out.push('', '| ratio (median of per-round ratios) | value | per round | target | |', '|---|--:|---|--:|---|');
+  for (const r of m.ratios) out.push(`| ${r.name} | ${r.value.toFixed(3)}× | ${r.perRound.map((x) => x.toFixed(3)).join(' ')} | ≥ ${r.target}× | ${r.pass ? 'PASS' : 'FAIL'} |`);
+  return out.join('\n');
+}
