@@ -285,6 +285,25 @@ export interface SqliteCatalogOptions {
   busyTimeoutMs?: number;
 }
 
+/**
+ * Switches a catalog to WAL. Switching a new database file takes an exclusive lock, and when
+ * several processes open the same new catalog at once SQLite can answer SQLITE_BUSY without
+ * calling the busy handler (waiting could deadlock); so retry here, within the busy timeout.
+ */
+function enableWal(db: Database.Database, timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      // a synchronous pause: opening the catalog is synchronous
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.min(50, 2 * attempt));
+    }
+  }
+}
+
 export class SqliteCatalog implements Catalog {
   readonly kind = 'sqlite' as const;
   readonly location: string;
@@ -310,7 +329,7 @@ export class SqliteCatalog implements Catalog {
     try {
       // WAL: readers never block the writer and a crash leaves the last committed state.
       // synchronous=FULL: a commit is on disk before push prints N:V.
-      db.pragma('journal_mode = WAL');
+      enableWal(db, options.busyTimeoutMs ?? 30_000);
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       const version = Number(db.pragma('user_version', { simple: true }));
