@@ -14,7 +14,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort, median, sleep } from './common.js';
 import { join } from 'node:path';
 import { mulberry32, uniform, writeMlp } from './models.js';
 import { runWrk, writeWrkScript } from './wrk.js';
@@ -83,26 +83,7 @@ const CONFIGS = (captureRate: number): { name: string; flags: string[] }[] => [
   { name: 'metrics', flags: ['--no-access-log', '--capture-rate', '0', '--drift-window', '0'] },
 ];
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export const median = (xs: number[]): number => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
-}
 
 /** utime + stime from a /proc stat file (plus reaped children's with `children`), in clock ticks. */
 export function statTicks(path: string, children = false): number | undefined {

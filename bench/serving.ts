@@ -16,7 +16,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +24,7 @@ import * as ort from 'onnxruntime-node';
 import { mulberry32, uniform, writeMlp, type MlpInfo } from './models.js';
 import { findWrk, runWrk, writeWrkScript, type WrkResult } from './wrk.js';
 import { findH2load, grpcInferOnce, runGrpcH2load, type GrpcLoadResult } from './grpc-load.js';
+import { freePort, median, sleep } from './common.js';
 import { measureMonitoringOverhead, monitoringMarkdown, type MonitoringOverhead } from './monitoring-overhead.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -151,7 +151,6 @@ const TIMING = argv.quick
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -222,18 +221,6 @@ class OtherCpu {
     const other = end.busy - this.start.busy - (ownEnd - this.ownStart);
     return Math.max(0, other / (end.total - this.start.total));
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
 }
 
 /**
@@ -547,13 +534,6 @@ interface GrpcTarget {
   statsUrl: string;
   serverPid?: number;
 }
-
-const median = (xs: number[]): number => {
-  if (xs.length === 0) return NaN;
-  const sorted = [...xs].sort((a, b) => a - b);
-  const m = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
-};
 
 async function successAndFailCounts(statsUrl: string): Promise<{ success: number; fail: number }> {
   const body = (await (await fetch(statsUrl)).json()) as { model_stats: { inference_stats: { success: { count: number }; fail: { count: number } } }[] };
