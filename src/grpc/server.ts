@@ -117,7 +117,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
    * initial metadata names it (sent before any message, as the client reads it first).
    */
   function startSpan(rpc: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): RpcSpan | undefined {
-    const span = opts.tracing?.startRpcSpan(`/${rpc.includes('.') ? rpc : `inference.GRPCInferenceService/${rpc}`}`, metadataHeaders(call.metadata));
+    const span = opts.tracing?.startRpcSpan(`/inference.GRPCInferenceService/${rpc}`, metadataHeaders(call.metadata));
     if (span) {
       const answer = new grpc.Metadata();
       answer.set('traceparent', span.traceparent);
