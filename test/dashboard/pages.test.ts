@@ -60,6 +60,7 @@ describe('dashboard in Chromium: a server without a registry', { skip }, () => {
     await card.waitFor();
     assert.equal(await card.getByTestId('ready-state').textContent(), 'ready');
     assert.notEqual(await card.getByTestId('rps').textContent(), '—');
+    await page.getByTestId('history-source').filter({ hasNotText: /loading/ }).waitFor(); // the history request answered
     assert.match((await page.getByTestId('history-source').textContent()) ?? '', /from the server/);
     assert.ok(await waitForPixels(page, 'chart-rps', BLUE, 20) >= 20, 'the req/s line is drawn');
     assert.ok(await waitForPixels(page, 'chart-latency', PURPLE, 20) >= 20, 'the p99 line is drawn');

@@ -65,6 +65,7 @@ describe('dashboard in Chromium: serve --registry with a canary', { skip }, () =
   test('Overview: the model and its charts, read with the key', async () => {
     await page.locator('a.nav-link[href="#/"]').click();
     await page.getByTestId('model-card-digits').waitFor();
+    await page.getByTestId('history-source').filter({ hasNotText: /loading/ }).waitFor(); // the history request answered
     assert.match((await page.getByTestId('history-source').textContent()) ?? '', /from the server/);
     assert.ok(await waitForPixels(page, 'chart-rps', PRODUCTION) >= 20, 'the req/s line is drawn');
     // the model's latency adds up its versions' histograms
@@ -122,7 +123,10 @@ describe('dashboard in Chromium: serve --registry with a canary', { skip }, () =
     // the overview still has its figures: sampled from the public /metrics instead
     await other.locator('a.nav-link[href="#/"]').click();
     await other.getByTestId('model-card-digits').waitFor();
-    assert.match((await other.getByTestId('history-source').textContent()) ?? '', /needs a read key/);
+    // the card can render before the history request has been answered
+    const source = other.getByTestId('history-source');
+    await source.filter({ hasNotText: /loading/ }).waitFor();
+    assert.match((await source.textContent()) ?? '', /needs a read key/);
     await other.context().close();
   });
 });

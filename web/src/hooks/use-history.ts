@@ -12,8 +12,8 @@ import { useSettings } from './use-settings';
 
 export interface HistoryState {
   snapshot?: HistorySnapshot;
-  /** 'server': the server's 15 minutes; 'browser': sampled by this page since it opened */
-  source: 'server' | 'browser';
+  /** 'server': the server's 15 minutes; 'browser': sampled by this page since it opened; 'loading': no answer yet */
+  source: 'server' | 'browser' | 'loading';
   /** why the server's history was not used */
   fallbackReason?: string;
   error?: ApiError;
@@ -46,5 +46,7 @@ export function useHistory(model?: string, intervalMs = 5000): HistoryState {
     const snapshot = await sampler.current.next();
     return model ? { ...snapshot, models: snapshot.models.filter((m) => m.model === model) } : snapshot;
   }, [model], intervalMs);
-  return { snapshot: polled.data, source: fallback.current ? 'browser' : 'server', fallbackReason: fallback.current, error: polled.error };
+  // Only an answer says where the figures come from: before it, claim neither.
+  const source = fallback.current ? 'browser' : polled.data ? 'server' : 'loading';
+  return { snapshot: polled.data, source, fallbackReason: fallback.current, error: polled.error };
 }

@@ -79,7 +79,7 @@ export function OverviewPage() {
       <div class="page-head">
         <h1>Overview</h1>
         <span class="muted" data-testid="history-source">
-          {history.source === 'server' ? 'last 15 minutes, from the server' : history.fallbackReason}
+          {history.source === 'server' ? 'last 15 minutes, from the server' : history.source === 'browser' ? history.fallbackReason : 'loading the last 15 minutes…'}
         </span>
       </div>
       {models.error && <Problem error={models.error} what="the models" />}
