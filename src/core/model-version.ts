@@ -113,8 +113,9 @@ export class ModelVersion implements Executor {
       // One inference per instance before READY, so the first real request is not the slow one.
       // Zeros are not valid input for every model (a Reshape shape, a divisor): the session
       // already proved the model loads, so a failed warm-up is reported, not fatal.
-      const warm = this.inputs.map(warmupTensor);
-      const results = await Promise.allSettled(this.instances.map((i) => i!.run(warm.map(toWire))));
+      // Fresh tensors per instance: run() transfers their buffers to the worker thread, and a
+      // detached buffer posted again is silently dropped (the second warm-up would never answer).
+      const results = await Promise.allSettled(this.instances.map((i) => i!.run(this.inputs.map(warmupTensor).map(toWire))));
       const failed = results.find((r) => r.status === 'rejected');
       if (failed) this.warmupError = String((failed as PromiseRejectedResult).reason?.message ?? (failed as PromiseRejectedResult).reason);
       this.loadMs = performance.now() - started;

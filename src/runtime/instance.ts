@@ -86,6 +86,10 @@ export class WorkerInstance {
     if (this.exited) return Promise.reject(internal('model instance is not running'));
     const id = this.nextId++;
     const message: ToWorker = { kind: 'run', id, feeds, outputNames };
+    // postMessage drops a message whose transfer list holds a detached buffer without a word:
+    // a tensor already handed to a worker must fail here, not leave its caller waiting forever.
+    const detached = feeds.find((f) => !Array.isArray(f.data) && f.data.byteLength === 0 && f.dims.every((d) => d > 0));
+    if (detached) return Promise.reject(internal(`input '${detached.name}' was already handed to a model instance (its buffer is detached)`));
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage(message, transferList(feeds));

@@ -55,3 +55,41 @@ describe('worker-thread runtime', () => {
     assert.equal(mv.workerInstances.filter((i) => i?.alive).length, 1);
   });
 });
+
+describe('several instances of one model', () => {
+  let server: RunningServer;
+  before(async () => {
+    const repo = tempDir();
+    // no batching: two requests at once must go to two instances
+    await writeSlow(repo, 'slow', 48, { instances: 2, max_batch_size: 0, intra_op_threads: 1 });
+    server = await startServer({ paths: [repo], port: 0 });
+  });
+  after(() => server.close());
+
+  test('every instance warms up and the version becomes ready', () => {
+    const mv = server.service.resolve('slow');
+    assert.equal(mv.state, 'READY');
+    assert.equal(mv.warmupError, undefined);
+    assert.equal(mv.workerInstances.filter((i) => i?.alive).length, 2);
+  });
+
+  test('requests in progress at once run on different instances', async () => {
+    const url = `${server.url}/v2/models/slow/infer`;
+    const instances = server.service.resolve('slow').workerInstances;
+    const answers = [postJson(url, big(2048)), postJson(url, big(2048))];
+    await waitFor(() => instances.every((i) => i!.inFlight === 1), 10000, 'both instances busy');
+    for (const a of await Promise.all(answers)) {
+      assert.equal(a.status, 200);
+      const out = (a.body.outputs as { data: number[] }[])[0]!.data;
+      assert.equal(out.length, 2048 * 512);
+      assert.equal(out[0], 0.25); // identity weights: the input comes back
+    }
+  });
+
+  test('a tensor already handed to one instance is refused by the next, not lost', async () => {
+    const [a, b] = server.service.resolve('slow').workerInstances;
+    const feeds = [{ name: 'input', type: 'float32', dims: [1, 512], data: new Float32Array(512) }];
+    await a!.run(feeds);
+    await assert.rejects(b!.run(feeds), /already handed to a model instance/);
+  });
+});
