@@ -2,8 +2,11 @@
  * The dynamic batcher: our scheduler, in the core. Requests for one model version wait in a
  * bounded priority queue; when an instance is free, the oldest request and every queued
  * request with the same non-batch dimensions are concatenated, up to maxBatchSize rows, run
- * once and split back. A batch that is not full waits at most maxQueueDelayUs for company,
- * measured from when its oldest request arrived.
+ * once and split back.
+ *
+ * When a batch goes (Triton's rule): at once if the queue can form a preferred batch size or a
+ * full batch, cut at the largest preferred size it reaches; otherwise it waits at most
+ * maxQueueDelayUs, measured from when its oldest request arrived, then goes as large as it is.
  */
 import { BerthError, unavailable } from './errors.js';
 import type { Tensor } from './tensor.js';
@@ -14,6 +17,8 @@ export interface BatcherOptions {
   /** rows per batch; 0 or 1 disables batching (each request runs alone) */
   maxBatchSize: number;
   maxQueueDelayUs: number;
+  /** batch sizes (rows) that go without waiting for the delay; empty = only a full batch does */
+  preferredBatchSizes?: readonly number[];
   /** queued requests beyond which new ones are refused with 503; 0 = unbounded */
   maxQueueSize: number;
   /** level for requests with priority 0 (Triton: 1 is the highest priority) */
@@ -68,6 +73,7 @@ export class DynamicBatcher {
   private readonly idleWaiters: (() => void)[] = [];
   /** true while batching applies: the model's first dimension is dynamic for all tensors */
   readonly batching: boolean;
+  private readonly preferred: ReadonlySet<number>;
 
   constructor(
     private readonly executor: Executor,
@@ -76,6 +82,7 @@ export class DynamicBatcher {
     private readonly observer: BatchObserver = {},
   ) {
     this.batching = batchable && options.maxBatchSize > 1;
+    this.preferred = new Set(options.preferredBatchSizes ?? []);
   }
 
   get queueDepth(): number {
@@ -152,6 +159,8 @@ export class DynamicBatcher {
     const picked: number[] = [0];
     let rows = head.rows;
     let full = rows >= max;
+    // the longest prefix of `picked` whose rows are a preferred size (0: none)
+    let preferredCount = this.preferred.has(rows) ? 1 : 0;
     for (let i = 1; i < this.queue.length && !full; i++) {
       const q = this.queue[i]!;
       if (q.key !== head.key) continue;
@@ -162,6 +171,11 @@ export class DynamicBatcher {
       picked.push(i);
       rows += q.rows;
       if (rows === max) full = true;
+      if (this.preferred.has(rows)) preferredCount = picked.length;
+    }
+    if (preferredCount > 0 && !(full && rows === max)) {
+      picked.length = preferredCount; // a full batch goes whole; otherwise cut at the largest preferred size
+      full = true;
     }
     const waitedUs = (performance.now() - head.enqueuedAt) * 1000;
     if (!full && !force && waitedUs < this.options.maxQueueDelayUs) {

@@ -15,6 +15,11 @@ export interface ModelConfig {
   /** 0 disables batching */
   maxBatchSize: number;
   maxQueueDelayUs: number;
+  /**
+   * batch sizes that go without waiting for maxQueueDelayUs (Triton's preferred_batch_size);
+   * undefined = berth's default, every size from half of maxBatchSize up (see defaultPreferredBatchSizes)
+   */
+  preferredBatchSizes?: number[];
   /** 0 = unbounded */
   maxQueueSize: number;
   instances: number;
@@ -43,6 +48,7 @@ export const configFileSchema = z
     dynamic_batching: z
       .object({
         max_queue_delay_microseconds: uint.optional(),
+        preferred_batch_size: z.array(uint.min(1)).optional(),
         default_priority_level: uint.optional(),
         default_queue_policy: z.object({ max_queue_size: uint.optional() }).passthrough().optional(),
       })
@@ -73,8 +79,16 @@ export function resolveConfig(file: unknown, defaults: ModelConfig, source = 'co
   }
   const f = parsed.data;
   const policy = f.version_policy;
+  const maxBatchSize = f.max_batch_size ?? defaults.maxBatchSize;
+  const tooLarge = f.dynamic_batching?.preferred_batch_size?.find((n) => n > maxBatchSize);
+  if (tooLarge !== undefined && maxBatchSize > 1) {
+    throw invalidArgument(`${source}: dynamic_batching.preferred_batch_size: ${tooLarge} is larger than max_batch_size (${maxBatchSize})`);
+  }
+  // the server-wide default (--preferred-batch-size) keeps what fits this model
+  const preferred = f.dynamic_batching?.preferred_batch_size ?? defaults.preferredBatchSizes?.filter((n) => n <= maxBatchSize);
   return {
-    maxBatchSize: f.max_batch_size ?? defaults.maxBatchSize,
+    maxBatchSize,
+    ...(preferred ? { preferredBatchSizes: [...new Set(preferred)].sort((a, b) => a - b) } : {}),
     maxQueueDelayUs: f.dynamic_batching?.max_queue_delay_microseconds ?? defaults.maxQueueDelayUs,
     maxQueueSize: f.dynamic_batching?.default_queue_policy?.max_queue_size ?? defaults.maxQueueSize,
     defaultPriorityLevel: f.dynamic_batching?.default_priority_level || defaults.defaultPriorityLevel,
@@ -89,6 +103,21 @@ export function resolveConfig(file: unknown, defaults: ModelConfig, source = 'co
     labels: f.labels ?? defaults.labels,
     intraOpThreads: f.intra_op_threads ?? defaults.intraOpThreads,
   };
+}
+
+/**
+ * The preferred batch sizes in force. berth's default (none configured) is every size from half
+ * of maxBatchSize up: a batch that has half the rows goes at once instead of waiting for a full
+ * one. Under steady load that keeps two batches in turn, one computing in the worker thread
+ * while the main thread answers the other's requests and receives the next ones; waiting for a
+ * full batch put the two in lock-step (each idle while the other worked). An explicit list
+ * (`preferred_batch_size: [32]`, say) gives Triton's behaviour exactly.
+ */
+export function preferredBatchSizes(config: Pick<ModelConfig, 'maxBatchSize' | 'preferredBatchSizes'>): number[] {
+  if (config.preferredBatchSizes) return config.preferredBatchSizes;
+  const max = config.maxBatchSize;
+  if (max <= 1) return [];
+  return Array.from({ length: max - Math.ceil(max / 2) + 1 }, (_, i) => Math.ceil(max / 2) + i);
 }
 
 /** Which of the available version numbers a policy serves. */

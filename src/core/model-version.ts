@@ -11,6 +11,7 @@ import { DynamicBatcher } from './batcher.js';
 import type { BatchObserver, Executor, RequestTiming } from './batcher.js';
 import { BerthError, internal, unavailable } from './errors.js';
 import type { ModelConfig } from './model-config.js';
+import { preferredBatchSizes } from './model-config.js';
 import type { Datatype, Tensor } from './tensor.js';
 import { DATATYPES, datatypeFromOrt } from './tensor.js';
 import type { CancelSignal, ModelState, TensorMetadata } from './types.js';
@@ -102,6 +103,7 @@ export class ModelVersion implements Executor {
       this.batcher = new DynamicBatcher(this, {
         maxBatchSize: this.config.maxBatchSize,
         maxQueueDelayUs: this.config.maxQueueDelayUs,
+        preferredBatchSizes: preferredBatchSizes(this.config),
         maxQueueSize: this.config.maxQueueSize,
         defaultPriorityLevel: this.config.defaultPriorityLevel,
       }, batchable, {

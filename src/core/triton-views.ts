@@ -6,6 +6,7 @@ import type { ModelVersion } from './model-version.js';
 import type { Datatype } from './tensor.js';
 import type { TensorMetadata } from './types.js';
 import type { VersionPolicy } from './model-config.js';
+import { preferredBatchSizes } from './model-config.js';
 
 const TYPE_NAMES: Record<Datatype, string> = {
   BOOL: 'TYPE_BOOL', UINT8: 'TYPE_UINT8', UINT16: 'TYPE_UINT16', UINT32: 'TYPE_UINT32', UINT64: 'TYPE_UINT64',
@@ -40,7 +41,7 @@ export function configView(mv: ModelVersion): Record<string, unknown> {
     ...(batching
       ? {
           dynamic_batching: {
-            preferred_batch_size: [],
+            preferred_batch_size: preferredBatchSizes(c),
             max_queue_delay_microseconds: c.maxQueueDelayUs,
             preserve_ordering: false,
             default_queue_policy: { timeout_action: 'REJECT', default_timeout_microseconds: 0, allow_timeout_override: true, max_queue_size: c.maxQueueSize },

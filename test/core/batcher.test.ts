@@ -78,6 +78,44 @@ describe('DynamicBatcher', () => {
     assert.ok(waited >= 25, `dispatched after ${waited.toFixed(1)} ms, before the 30 ms delay`);
   });
 
+  test('a preferred batch size goes at once, cut at the largest preferred size the queue reaches', async () => {
+    const exec = new ManualExecutor();
+    const b = new DynamicBatcher(exec, options({ maxBatchSize: 8, maxQueueDelayUs: 60_000_000, preferredBatchSizes: [2, 4] }), true);
+    const blocker = b.enqueue(rows([[0], [0]])); // 2 rows: a preferred size, so no waiting
+    await tick();
+    assert.equal(exec.batches.length, 1, 'a preferred size must not wait for the delay');
+    const queued = [1, 2, 3, 4, 5].map((v) => b.enqueue(rows([[v]])));
+    exec.releaseAll();
+    await blocker;
+    await tick();
+    // five rows queued: the largest preferred size they reach is 4; the fifth waits (delay is a minute)
+    assert.deepEqual(exec.batches.map((batch) => batch[0]!.shape[0]), [2, 4]);
+    exec.releaseAll();
+    await Promise.all(queued.slice(0, 4));
+    await tick();
+    assert.equal(exec.batches.length, 2, 'one row is no preferred size: it waits');
+    assert.equal(b.queueDepth, 1);
+    const more = b.enqueue(rows([[6], [7], [8], [9], [10], [11], [12]]));
+    await tick();
+    // 1 + 7 rows: no prefix is a preferred size, but a full batch goes whole
+    assert.deepEqual(exec.batches.map((batch) => batch[0]!.shape[0]), [2, 4, 8]);
+    exec.releaseAll();
+    await Promise.all([queued[4], more]);
+  });
+
+  test('without preferred sizes a partial batch waits for the delay', async () => {
+    const exec = new ManualExecutor();
+    const b = new DynamicBatcher(exec, options({ maxBatchSize: 8, maxQueueDelayUs: 60_000_000 }), true);
+    const pending = [1, 2, 3, 4].map((v) => b.enqueue(rows([[v]])));
+    await tick();
+    assert.equal(exec.batches.length, 0);
+    b.enqueue(rows([[5], [6], [7], [8]])).catch(() => undefined);
+    await tick();
+    assert.deepEqual(exec.batches.map((batch) => batch[0]!.shape[0]), [8]);
+    exec.releaseAll();
+    await Promise.all(pending);
+  });
+
   test('priority 1 overtakes the default level; equal levels keep arrival order', async () => {
     const exec = new ManualExecutor();
     const b = new DynamicBatcher(exec, options({ maxBatchSize: 1 }), true);

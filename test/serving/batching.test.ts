@@ -96,3 +96,39 @@ describe('dynamic batching', () => {
     assert.equal((await long).status, 200);
   });
 });
+
+describe('preferred batch sizes in config.json', () => {
+  let server: RunningServer;
+  before(async () => {
+    const repo = tempDir();
+    await writeAffine(repo, 'default', 1, { max_batch_size: 16 });
+    await writeAffine(repo, 'exact', 1, { max_batch_size: 16, dynamic_batching: { preferred_batch_size: [8, 4, 8] } });
+    await writeAffine(repo, 'bad', 1, { max_batch_size: 16, dynamic_batching: { preferred_batch_size: [4, 64] } });
+    server = await startServer({ paths: [repo], port: 0 });
+  });
+  after(() => server.close());
+
+  const dynamicBatching = async (model: string) => {
+    const res = await fetch(`${server.url}/v2/models/${model}/config`);
+    return ((await res.json()) as { dynamic_batching: { preferred_batch_size: number[] } }).dynamic_batching;
+  };
+
+  test("berth's default is every size from half of max_batch_size up", async () => {
+    assert.deepEqual((await dynamicBatching('default')).preferred_batch_size, [8, 9, 10, 11, 12, 13, 14, 15, 16]);
+  });
+
+  test('a configured list is used as given (sorted, without repeats)', async () => {
+    assert.deepEqual((await dynamicBatching('exact')).preferred_batch_size, [4, 8]);
+  });
+
+  test('a preferred size above max_batch_size is refused with a message; the other models serve', async () => {
+    const res = await fetch(`${server.url}/v2/models/bad/ready`);
+    assert.notEqual(res.status, 200);
+    const index = (await (await fetch(`${server.url}/v2/repository/index`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).json()) as { name: string; state: string; reason?: string }[];
+    const bad = index.find((m) => m.name === 'bad');
+    assert.ok(bad, JSON.stringify(index));
+    assert.match(String(bad.reason), /preferred_batch_size: 64 is larger than max_batch_size \(16\)/);
+    const ok = await postJson(`${server.url}/v2/models/default/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
+    assert.equal(ok.status, 200);
+  });
+});

@@ -22,6 +22,13 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+/** A comma-separated list of batch sizes, e.g. `16,32`. */
+function batchSizes(value: string): number[] {
+  const sizes = value.split(',').map((v) => Number(v.trim()));
+  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new InvalidArgumentError(`expected batch sizes ≥ 1 separated by commas, got '${value}'`);
+  return sizes;
+}
+
 export function berthHome(): string {
   return process.env.BERTH_HOME ?? join(homedir(), '.berth');
 }
@@ -34,6 +41,7 @@ interface ServeFlags {
   instances?: number;
   maxBatchSize?: number;
   maxQueueDelayUs?: number;
+  preferredBatchSize?: number[];
   maxQueue?: number;
   intraOpThreads?: number;
   maxBodyMb: number;
@@ -86,6 +94,7 @@ export function registerServe(program: Command): void {
     .option('--instances <n>', 'model instances (worker threads) per model version [default: 1]', integer(1))
     .option('--max-batch-size <n>', 'largest dynamic batch, rows; 0 disables batching [default: 32]', integer(0))
     .option('--max-queue-delay-us <us>', 'longest wait for a fuller batch, microseconds [default: 1000]', integer(0))
+    .option('--preferred-batch-size <sizes>', 'batch sizes that go without waiting for the delay, e.g. 32 [default: every size from half of --max-batch-size up]', batchSizes)
     .option('--max-queue <n>', 'queued requests per model version before 503; 0 = unbounded [default: 1024]', integer(0))
     .option('--intra-op-threads <n>', 'onnxruntime threads per instance [default: onnxruntime decides]', integer(1))
     .option('--max-body-mb <mb>', 'largest request body, MiB', integer(1), 64)
@@ -125,6 +134,7 @@ export function registerServe(program: Command): void {
       if (flags.instances !== undefined) defaults.instances = flags.instances;
       if (flags.maxBatchSize !== undefined) defaults.maxBatchSize = flags.maxBatchSize;
       if (flags.maxQueueDelayUs !== undefined) defaults.maxQueueDelayUs = flags.maxQueueDelayUs;
+      if (flags.preferredBatchSize !== undefined) defaults.preferredBatchSizes = flags.preferredBatchSize;
       if (flags.maxQueue !== undefined) defaults.maxQueueSize = flags.maxQueue;
       if (flags.intraOpThreads !== undefined) defaults.intraOpThreads = flags.intraOpThreads;
       const server = await startServer({
