@@ -20,7 +20,7 @@ import type { ErrorCode } from '../core/errors.js';
 import type { InferenceObserver, RequestRecord } from '../core/observer.js';
 import { HTTP_STATUS } from '../http/errors.js';
 import { GRPC_STATUS } from '../grpc/status.js';
-import { quote } from './json-text.js';
+import { cachedQuote, quote } from './json-text.js';
 
 export interface AccessLogOptions {
   /** share of successful requests logged, 0..1 (default 1: all); failures are always logged */
@@ -79,15 +79,7 @@ function msText(ns: number): string {
  * Model names, versions and protocols repeat on every line: their JSON literals are kept
  * (up to a bound, since model names in failed requests come from clients).
  */
-const quotedCache = new Map<string, string>();
-function quoteRepeated(s: string): string {
-  let q = quotedCache.get(s);
-  if (q === undefined) {
-    q = quote(s);
-    if (quotedCache.size < 1024) quotedCache.set(s, q);
-  }
-  return q;
-}
+const quoteRepeated = cachedQuote();
 
 function statusOf(protocol: string, code: ErrorCode | undefined): number {
   if (protocol === 'grpc') return code === undefined ? 0 : GRPC_STATUS[code];

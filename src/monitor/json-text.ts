@@ -12,3 +12,19 @@ export const quote = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringi
 
 /** A JSON number: what JSON.stringify writes (null for NaN and infinities). */
 export const number = (n: number): string => (Number.isFinite(n) ? `${n}` : 'null');
+
+/**
+ * `quote` with the literals of strings that repeat (model names, tensor names) kept, up to
+ * `bound` of them: the strings may come from clients. Each caller gets its own cache.
+ */
+export function cachedQuote(bound = 1024): (s: string) => string {
+  const cache = new Map<string, string>();
+  return (s) => {
+    let q = cache.get(s);
+    if (q === undefined) {
+      q = quote(s);
+      if (cache.size < bound) cache.set(s, q);
+    }
+    return q;
+  };
+}

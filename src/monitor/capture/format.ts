@@ -15,7 +15,7 @@
  */
 import type { Datatype, Tensor } from '../../core/tensor.js';
 import { decodeBytesElements, numericFromBytes, tensorBytes } from '../../core/tensor.js';
-import { number, quote } from '../json-text.js';
+import { cachedQuote, number, quote } from '../json-text.js';
 
 export const MAGIC = Buffer.from([0x42, 0x43, 0x41, 0x50, 0x01, 0, 0, 0]);
 export const SEGMENT_SUFFIX = '.bcap';
@@ -54,15 +54,7 @@ export interface RecordSink {
 }
 
 /** Tensor names and datatypes repeat on every record: their JSON, kept (bounded). */
-const quotedNames = new Map<string, string>();
-function quoteName(s: string): string {
-  let q = quotedNames.get(s);
-  if (q === undefined) {
-    q = quote(s);
-    if (quotedNames.size < 1024) quotedNames.set(s, q);
-  }
-  return q;
-}
+const quoteName = cachedQuote();
 
 /**
  * Appends one record (length prefix included) at `sink.off`. Records are sampled on the serving
