@@ -17,7 +17,7 @@ export interface ModelConfig {
   maxQueueDelayUs: number;
   /**
    * batch sizes that go without waiting for maxQueueDelayUs (Triton's preferred_batch_size);
-   * undefined = berth's default, every size from half of maxBatchSize up (see defaultPreferredBatchSizes)
+   * undefined = berth's default, every size from half of maxBatchSize up (see preferredBatchSizes())
    */
   preferredBatchSizes?: number[];
   /** 0 = unbounded */

@@ -9,6 +9,7 @@ import type { FromWorker, OpsetUpgrade, ToWorker, WireTensor, WireValueMetadata 
 import { transferList } from './wire.js';
 import type { SessionWorkerData } from './session-worker.js';
 import { BerthError, internal } from '../core/errors.js';
+import { elementCount } from '../core/tensor.js';
 
 // Under tsx (tests, dev) this module is .ts and so is its sibling; from dist both are .js.
 const WORKER_FILE = fileURLToPath(new URL(`./session-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
@@ -88,7 +89,7 @@ export class WorkerInstance {
     const message: ToWorker = { kind: 'run', id, feeds, outputNames };
     // postMessage drops a message whose transfer list holds a detached buffer without a word:
     // a tensor already handed to a worker must fail here, not leave its caller waiting forever.
-    const detached = feeds.find((f) => !Array.isArray(f.data) && f.data.byteLength === 0 && f.dims.every((d) => d > 0));
+    const detached = feeds.find((f) => !Array.isArray(f.data) && f.data.byteLength === 0 && elementCount(f.dims) > 0);
     if (detached) return Promise.reject(internal(`input '${detached.name}' was already handed to a model instance (its buffer is detached)`));
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
