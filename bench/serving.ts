@@ -904,7 +904,7 @@ async function main(): Promise<void> {
   const targetLines = [
     ...(grpcHeavy ? [`gRPC ≥ REST binary (heavy): ${verdict(grpcHeavy.pass)}${grpcHeavy.value === null ? '' : ` (${grpcHeavy.value.toFixed(2)}×)`}`] : []),
     ...(monitoring ? monitoring.ratios.filter((r) => r.target !== undefined).map((r) => {
-      const what = r.config === 'metrics' ? 'metrics cost under 3% (metrics alone' : 'metrics + capture on versus off (';
+      const what = r.config === 'metrics' ? 'metrics cost under 3% (metrics alone' : 'metrics + capture on versus off (metrics + capture';
       return `${what} ≥ ${r.target}× off): ${verdict(r.pass)} (${r.value.toFixed(3)}×)`;
     }) : []),
   ];
