@@ -17,7 +17,7 @@
  * wherever a request's headers are logged.
  */
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import pino from 'pino';
 import type { DestinationStream, Logger } from 'pino';
 import type { KeyScope } from '../serving/registry-api.js';
@@ -38,6 +38,8 @@ export interface AuthOptions {
   requireAuth?: boolean;
   /** how long a verified key is trusted without asking the registry again (default 5000 ms) */
   cacheMs?: number;
+  /** where refusals are logged (key ids only) */
+  log?: FastifyBaseLogger;
 }
 
 /** pino `redact` settings for every logger the server uses: the Authorization header never appears. */
@@ -142,9 +144,10 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
     const needed = requiredScopes(request.method, request.url, requireAuth);
     if (!needed) return;
     const token = bearerToken(request);
-    const where = { method: request.method, url: request.url.split('?', 1)[0] };
+    const where = { reqId: request.id, method: request.method, url: request.url.split('?', 1)[0] };
+    const log = options.log;
     if (!token) {
-      request.log.info({ ...where, status: 401 }, 'request without an API key refused');
+      log?.info({ ...where, status: 401 }, 'request without an API key refused');
       return deny(reply, 401, 'this endpoint needs an API key: send Authorization: Bearer KEY');
     }
     const hash = createHash('sha256').update(token).digest('hex');
@@ -153,21 +156,21 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
       try {
         info = await options.registry.verifyKey(token);
       } catch (err) {
-        request.log.error({ ...where, err: (err as Error).message }, 'API key verification failed');
+        log?.error({ ...where, err: (err as Error).message }, 'API key verification failed');
         return reply.code(503).type('application/json').send({ error: 'could not verify the API key; try again' });
       }
       if (info) cache.set(hash, info);
     }
     if (!info) {
-      request.log.info({ ...where, status: 401 }, 'request with an unknown or revoked API key refused');
+      log?.info({ ...where, status: 401 }, 'request with an unknown or revoked API key refused');
       return deny(reply, 401, 'the API key is not valid (unknown or revoked)', 'invalid_token');
     }
     request.apiKey = info;
     if (!needed.includes(info.scope)) {
-      request.log.info({ ...where, status: 403, key_id: info.id, scope: info.scope }, 'API key of the wrong scope refused');
+      log?.info({ ...where, status: 403, key_id: info.id, scope: info.scope }, 'API key of the wrong scope refused');
       return reply.code(403).type('application/json').send({ error: `this endpoint needs a key with scope ${needed.join(' or ')}; this key has scope ${info.scope}` });
     }
-    request.log.debug({ ...where, key_id: info.id, scope: info.scope }, 'API key accepted');
+    log?.debug({ ...where, key_id: info.id, scope: info.scope }, 'API key accepted');
     return undefined;
   });
 }

@@ -332,9 +332,12 @@ const NON_CONFORMING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_r
 
 /** `GET /metrics` on the HTTP front end, and the count of HTTP responses. */
 export function registerMetricsRoute(app: FastifyInstance, metrics: ServingMetrics): void {
-  app.addHook('onResponse', (request, reply, done) => {
+  // Counted as the answer is sent (onSend), not when it has finished (onResponse): an onResponse
+  // hook makes fastify put listeners on every response, which costs the event loop more than
+  // the count itself. A client that hangs up while its answer is written is still counted.
+  app.addHook('onSend', (request, reply, payload, done) => {
     metrics.onHttpResponse(request.method, request.routeOptions.url ?? '', reply.statusCode);
-    done();
+    done(null, payload);
   });
   app.get('/metrics', async (_request, reply) => {
     const text = await metrics.render();

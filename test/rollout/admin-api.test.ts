@@ -125,6 +125,8 @@ describe('admin API and API keys', () => {
     assert.match(logText, /API key of the wrong scope refused/);
     assert.match(logText, /unknown or revoked API key refused/);
     assert.match(logText, /API key accepted/);
+    // refusals name the request (fastify's request id), as a request logger's lines did
+    assert.match(logText, /"reqId":"req-[0-9a-z]+"[^\n]*API key of the wrong scope refused/);
     for (const k of Object.values(keys)) assert.ok(!logText.includes(k.key), 'a key was logged');
     assert.ok(!logText.includes('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), 'a rejected key was logged');
     assert.ok(!/bearer\s+berth_/i.test(logText));
