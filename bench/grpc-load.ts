@@ -243,12 +243,13 @@ export function findH2load(): string | undefined {
  * The same closed-loop load driven by h2load, a C HTTP/2 load generator: the counterpart of wrk
  * for the REST rows, so the gRPC row does not pay for a JavaScript client (the Node clients
  * above spend 50–110 µs of CPU per call, wrk and h2load about 10). `concurrency` connections
- * with one call outstanding each, as wrk's connections. h2load only sees HTTP statuses, and a
+ * with `streams` calls outstanding on each (default 1, as wrk's connections; tritonclient's
+ * clients share a channel, so several calls go on one connection). h2load only sees HTTP statuses, and a
  * gRPC error is an HTTP 200 with a non-zero grpc-status trailer: so one call is checked first
  * with the http2 client, and callers should cross-check the server's statistics (the model's
  * `inference_stats.fail` count must not move).
  */
-export async function runGrpcH2load(opts: GrpcLoadOptions & { h2load?: string; threads?: number }): Promise<GrpcLoadResult> {
+export async function runGrpcH2load(opts: GrpcLoadOptions & { h2load?: string; threads?: number; streams?: number }): Promise<GrpcLoadResult> {
   const h2load = opts.h2load ?? findH2load();
   if (!h2load) throw new Error('h2load is not installed (Debian: apt-get install nghttp2-client), or set H2LOAD=/path/to/h2load');
   const method = modelInfer();
@@ -270,8 +271,9 @@ export async function runGrpcH2load(opts: GrpcLoadOptions & { h2load?: string; t
     message.copy(frame, 5);
     await writeFile(body, frame);
     const threads = Math.max(1, Math.min(opts.threads ?? 2, opts.concurrency));
+    const streams = Math.max(1, opts.streams ?? 1);
     const args = [
-      '-D', String(opts.durationSec), '-c', String(opts.concurrency), '-m', '1', '-t', String(threads),
+      '-D', String(opts.durationSec), '-c', String(opts.concurrency), '-m', String(streams), '-t', String(threads),
       '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', body, `--log-file=${log}`,
       `http://${opts.address}${method.path}`,
     ];
@@ -304,7 +306,7 @@ export async function runGrpcH2load(opts: GrpcLoadOptions & { h2load?: string; t
     const failed = /(\d+) failed/.exec(out);
     if (failed) errors = Math.max(errors, Number(failed[1]));
     const counts = /(\d+) started, (\d+) done/.exec(out);
-    const cutAtEnd = counts ? Number(counts[1]) - Number(counts[2]) : opts.concurrency;
+    const cutAtEnd = counts ? Number(counts[1]) - Number(counts[2]) : opts.concurrency * streams;
     const sorted = durations.slice(0, ok).sort();
     const elapsed = ok > 0 ? (last - first) / 1e6 : opts.durationSec;
     return { requests: ok, errors, rps: ok / elapsed, p50ms: percentile(sorted, 0.5), p99ms: percentile(sorted, 0.99), cutAtEnd };

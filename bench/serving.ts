@@ -5,14 +5,16 @@
 //   (a) onnxruntime-node in-process, `session.run` in a loop, batch 1 and batch 32 (the ceiling);
 //   (b) the naive server (bench/naive-server.ts: fastify, one `run` per request, JSON);
 //   (c) berth (`node dist/cli/main.js serve`), Open Inference Protocol v2, JSON and binary tensors
-//       over REST, and raw contents over gRPC (issue #3);
+//       over REST, and raw contents over gRPC (issue #3), and beside it the lean batching server
+//       (bench/lean-server.ts: the least a fastify + worker-thread server can do and still batch);
 //   (d) monitoring overhead (issue #6, bench/monitoring-overhead.ts): berth with metrics, access
 //       log and prediction capture on versus everything off, and metrics alone, small model.
-// HTTP targets are loaded with wrk at 32 connections, the gRPC target with h2load at 32
-// connections of one stream each; one sample (batch 1) per request. REST binary and gRPC are
-// measured in alternating rounds, so that their ratio is not a comparison of two different
-// moments of a shared machine. Prints a table, the ratios against the baselines with PASS/FAIL
-// targets, a markdown table for docs/benchmarks.md, and writes bench/results/serving-latest.json.
+// HTTP targets are loaded with wrk at 32 connections, gRPC with h2load at 32 calls (8 connections
+// × 4, as tritonclient shares channels, and 32 × 1); one sample (batch 1) per request. The
+// in-process batch-32 ceiling, berth binary, the lean server and gRPC are measured in alternating
+// rounds, so that their ratios are not comparisons of two different moments of a shared machine.
+// Prints a table, the ratios against the baselines with PASS/FAIL targets, a markdown table for
+// docs/benchmarks.md, and writes bench/results/serving-latest.json.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -48,7 +50,7 @@ const MODELS: ModelSpec[] = [
   { name: 'heavy', layers: [512, 2048, 2048, 1000], seed: 2, targets: { berthOverNaive: 5, berthOverCeiling: 0.6, grpcOverBinary: 1 } },
 ];
 
-type TargetName = 'in-process b1' | 'in-process b32' | 'naive' | 'berth json' | 'berth binary' | 'berth grpc';
+type TargetName = 'in-process b1' | 'in-process b32' | 'naive' | 'lean batching' | 'berth json' | 'berth binary' | 'berth grpc 8×4' | 'berth grpc 32×1';
 
 /** One measurement window of a target measured in alternating rounds. */
 interface RoundResult {
@@ -146,7 +148,7 @@ if (withBerth && !existsSync(BERTH_CLI)) {
 // by a few percent: it takes 9 rounds (a median of 9 paired ratios), each on fresh server processes.
 const TIMING = argv.quick
   ? { warmSec: 1, measureSec: 3, inprocWarmSec: 0.5, inprocSec: 2, pairedRounds: 2, pairedSec: 3, monitoring: { rounds: 3, seconds: 3, warmSec: 1 } }
-  : { warmSec: 2, measureSec: 10, inprocWarmSec: 1, inprocSec: 5, pairedRounds: 3, pairedSec: 6, monitoring: { rounds: 9, seconds: 4, warmSec: 1 } };
+  : { warmSec: 2, measureSec: 10, inprocWarmSec: 1, inprocSec: 5, pairedRounds: 5, pairedSec: 5, monitoring: { rounds: 9, seconds: 4, warmSec: 1 } };
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -525,7 +527,7 @@ async function retryNoisy(run: () => Promise<TargetResult>): Promise<TargetResul
 }
 
 // ---------------------------------------------------------------------------------------------
-// REST binary and gRPC in alternating rounds (issue #3)
+// The judged comparisons, in alternating rounds (issues #2 and #3)
 
 interface GrpcTarget {
   /** host:port of berth's gRPC endpoint */
@@ -541,19 +543,32 @@ async function successAndFailCounts(statsUrl: string): Promise<{ success: number
   return { success: stats.success.count, fail: stats.fail.count };
 }
 
-type Window = RoundResult & { errors: WrkResult['errors'] };
+type Window = RoundResult & { samplesPerSec: number; errors: WrkResult['errors'] };
+const NO_ERRORS = (): WrkResult['errors'] => ({ connect: 0, read: 0, write: 0, timeout: 0, status: 0 });
 
 async function restWindow(script: string, t: HttpTarget, warmSec: number): Promise<Window> {
   const base = { url: t.url, script, connections: CONNECTIONS, threads: WRK_THREADS, wrkPath: WRK };
   await runWrk({ ...base, durationSec: warmSec });
   const others = new OtherCpu(t.serverPid);
   const r = await runWrk({ ...base, durationSec: TIMING.pairedSec });
-  return { reqPerSec: r.requestsPerSec, p50Ms: r.latencyMs.p50, p99Ms: r.latencyMs.p99, requests: r.requests, backgroundCpu: others.stop(), errors: r.errors };
+  return { reqPerSec: r.requestsPerSec, samplesPerSec: r.requestsPerSec, p50Ms: r.latencyMs.p50, p99Ms: r.latencyMs.p99, requests: r.requests, backgroundCpu: others.stop(), errors: r.errors };
 }
 
-async function grpcWindow(info: MlpInfo, g: GrpcTarget, input: Float32Array, warmSec: number): Promise<Window> {
-  // h2load -c 32 -m 1 -t 2: 32 connections with one call outstanding each, as wrk -c32 -t2.
-  const load = { address: g.address, model: info.name, inputName: 'input', datatype: 'FP32' as const, shape: [1, info.inputDim], data: input, concurrency: CONNECTIONS, threads: WRK_THREADS, h2load: H2LOAD };
+/**
+ * gRPC load: `connections` HTTP/2 connections with `streams` calls outstanding on each, 32 calls
+ * in all. tritonclient's gRPC client (and so perf_analyzer) shares one channel, that is one
+ * connection, among up to 6 clients (TRITON_CLIENT_GRPC_CHANNEL_MAX_SHARE_COUNT, default 6):
+ * 32 concurrent clients → 8 connections × 4 calls is that shape. 32 × 1 is wrk's shape.
+ */
+interface GrpcShape {
+  connections: number;
+  streams: number;
+}
+const GRPC_TRITONCLIENT: GrpcShape = { connections: 8, streams: 4 };
+const GRPC_CONNECTION_PER_CALL: GrpcShape = { connections: CONNECTIONS, streams: 1 };
+
+async function grpcWindow(info: MlpInfo, g: GrpcTarget, input: Float32Array, shape: GrpcShape, warmSec: number): Promise<Window> {
+  const load = { address: g.address, model: info.name, inputName: 'input', datatype: 'FP32' as const, shape: [1, info.inputDim], data: input, concurrency: shape.connections, streams: shape.streams, threads: WRK_THREADS, h2load: H2LOAD };
   const warm = await runGrpcH2load({ ...load, durationSec: warmSec });
   const before = await successAndFailCounts(g.statsUrl);
   const others = new OtherCpu(g.serverPid);
@@ -565,72 +580,99 @@ async function grpcWindow(info: MlpInfo, g: GrpcTarget, input: Float32Array, war
   // (those of the warm-up too, which may be counted after `before` was read): the server sees
   // them cancelled, which is a failure to it but not an error of the run.
   const failed = Math.max(0, after.fail - before.fail - (warm.cutAtEnd ?? 0) - (r.cutAtEnd ?? 0));
-  return { reqPerSec: r.rps, p50Ms: r.p50ms, p99Ms: r.p99ms, requests: r.requests, backgroundCpu, errors: { connect: 0, read: 0, write: 0, timeout: 0, status: r.errors + failed } };
+  return { reqPerSec: r.rps, samplesPerSec: r.rps, p50Ms: r.p50ms, p99Ms: r.p99ms, requests: r.requests, backgroundCpu, errors: { ...NO_ERRORS(), status: r.errors + failed } };
 }
 
-/** The rounds of one target as one result: median req/s and latencies, summed counts. */
-function combineRounds(model: string, target: TargetName, windows: Window[], check: string): TargetResult {
+/** The ceiling for one window: onnxruntime alone in this process at batch 32 (berth's server idles). */
+async function inProcessWindow(session: ort.InferenceSession, info: MlpInfo, warmSec: number): Promise<Window> {
+  const batch = 32;
+  const feeds = { input: new ort.Tensor('float32', uniform(mulberry32(1000 + batch), batch * info.inputDim, 0, 1), [batch, info.inputDim]) };
+  const warmEnd = performance.now() + warmSec * 1000;
+  while (performance.now() < warmEnd) await session.run(feeds);
+  const lat: number[] = [];
+  const others = new OtherCpu();
+  const start = performance.now();
+  const end = start + TIMING.pairedSec * 1000;
+  let now = start;
+  while (now < end) {
+    const t0 = now;
+    await session.run(feeds);
+    now = performance.now();
+    lat.push(now - t0);
+  }
+  const elapsed = (now - start) / 1000;
+  const backgroundCpu = others.stop();
+  lat.sort((x, y) => x - y);
+  return { reqPerSec: lat.length / elapsed, samplesPerSec: (lat.length * batch) / elapsed, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), requests: lat.length, backgroundCpu, errors: NO_ERRORS() };
+}
+
+/** The rounds of one target as one result: median rates and latencies, summed counts. */
+function combineRounds(model: string, target: TargetName, windows: Window[], check?: string): TargetResult {
   const bgs = windows.map((w) => w.backgroundCpu).filter((b): b is number => b !== undefined);
-  const reqPerSec = median(windows.map((w) => w.reqPerSec));
-  const errors = { connect: 0, read: 0, write: 0, timeout: 0, status: 0 };
+  const errors = NO_ERRORS();
   for (const w of windows) for (const k of Object.keys(errors) as (keyof typeof errors)[]) errors[k] += w.errors[k];
+  const inProcess = target.startsWith('in-process');
   return {
     model,
     target,
-    reqPerSec,
-    samplesPerSec: reqPerSec,
+    reqPerSec: median(windows.map((w) => w.reqPerSec)),
+    samplesPerSec: median(windows.map((w) => w.samplesPerSec)),
     p50Ms: median(windows.map((w) => w.p50Ms)),
     p99Ms: median(windows.map((w) => w.p99Ms)),
     requests: windows.reduce((a, w) => a + w.requests, 0),
     durationSec: windows.length * TIMING.pairedSec,
-    errors,
-    check,
+    ...(inProcess ? {} : { errors, check }),
     backgroundCpu: bgs.length ? bgs.reduce((a, b) => a + b, 0) / bgs.length : undefined,
     rounds: windows.map(({ errors: _errors, ...round }) => round),
   };
 }
 
+/** A target of the alternating rounds: how to measure one window of it. */
+interface PairedTarget {
+  target: TargetName;
+  /** short name for the round lines */
+  label: string;
+  check?: string;
+  window(warmSec: number): Promise<Window>;
+}
+
 /**
- * REST binary, and gRPC when it can be measured, in TIMING.pairedRounds alternating windows on
- * the same server (binary first in odd rounds, gRPC first in even ones): whatever else the
- * machine does disturbs both alike, and each round gives a paired ratio gRPC / binary.
+ * The targets whose ratios are judged, measured in TIMING.pairedRounds rounds of one window each,
+ * the order rotating from round to round: whatever else the machine does (on a shared VM the
+ * in-process ceiling was seen to move by 2× within an hour) disturbs all of them alike, and each
+ * round gives a paired ratio. The judged figures are medians of per-round ratios.
  */
-async function benchRestAndGrpc(info: MlpInfo, rest: HttpTarget, grpc: GrpcTarget | undefined, workDir: string, input: Float32Array, expected: Float32Array): Promise<{ results: TargetResult[]; ratios: number[] }> {
-  const restCheck = await checkOne(rest.url, rest.body, rest.headers, expected, info.outputDim);
-  if (restCheck !== 'ok') console.warn(`  ! ${info.name} ${rest.target}: ${restCheck}`);
-  const grpcCheck = grpc ? await checkGrpc(grpc.address, info, input, expected) : undefined;
-  if (grpcCheck !== undefined && grpcCheck !== 'ok') console.warn(`  ! ${info.name} berth grpc: ${grpcCheck}`);
-  await waitIdle(`${info.name} ${rest.target}${grpc ? ' and berth grpc' : ''}`);
-  const script = join(workDir, `${info.name}-${rest.target.replace(/\W+/g, '-')}.lua`);
-  await writeWrkScript(script, rest.bodyFile, rest.headers);
-  const restWindows: Window[] = [];
-  const grpcWindows: Window[] = [];
+async function benchPairedRounds(info: MlpInfo, targets: PairedTarget[]): Promise<{ results: TargetResult[]; windows: Map<TargetName, Window[]> }> {
+  await waitIdle(`${info.name} ${targets.map((t) => t.label).join(', ')}`);
+  const windows = new Map<TargetName, Window[]>(targets.map((t) => [t.target, []]));
   for (let round = 0; round < TIMING.pairedRounds; round++) {
     const warmSec = round === 0 ? TIMING.warmSec : 1;
-    const order: ('rest' | 'grpc')[] = grpc ? (round % 2 === 0 ? ['rest', 'grpc'] : ['grpc', 'rest']) : ['rest'];
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
     const line: string[] = [];
-    for (const which of order) {
-      if (which === 'rest') {
-        const w = await restWindow(script, rest, warmSec);
-        restWindows.push(w);
-        line.push(`binary ${fmt(w.reqPerSec)} req/s (other CPU ${pct(w.backgroundCpu)})`);
-      } else {
-        const w = await grpcWindow(info, grpc!, input, warmSec);
-        grpcWindows.push(w);
-        line.push(`grpc ${fmt(w.reqPerSec)} req/s (other CPU ${pct(w.backgroundCpu)})`);
-      }
+    for (const t of order) {
+      const w = await t.window(warmSec);
+      windows.get(t.target)!.push(w);
+      line.push(`${t.label} ${fmt(w.samplesPerSec)}${t.target.startsWith('in-process') ? ' samples/s' : ''}`);
     }
-    console.log(`    round ${round + 1}: ${line.join(', ')}`);
+    const others = order.map((t) => windows.get(t.target)!.at(-1)!.backgroundCpu ?? 0);
+    console.log(`    round ${round + 1}: ${line.join(', ')} (other CPU ≤ ${pct(Math.max(...others))})`);
   }
-  const results = [combineRounds(info.name, rest.target, restWindows, restCheck)];
-  if (grpc) results.push(combineRounds(info.name, 'berth grpc', grpcWindows, grpcCheck!));
-  const ratios = grpcWindows.map((g, i) => g.reqPerSec / restWindows[i]!.reqPerSec);
+  const results = targets.map((t) => combineRounds(info.name, t.target, windows.get(t.target)!, t.check));
   for (const r of results) {
-    const bad = r.errors!.status + r.errors!.connect + r.errors!.read + r.errors!.write + r.errors!.timeout;
+    const e = r.errors;
+    const bad = e ? e.status + e.connect + e.read + e.write + e.timeout : 0;
     if (bad > 0) console.warn(`  ! ${info.name} ${r.target}: errors ${JSON.stringify(r.errors)} of ${r.requests} requests`);
     if (r.backgroundCpu !== undefined && r.backgroundCpu > BUSY_WARN) console.warn(`  ! ${info.name} ${r.target}: other processes used ${(r.backgroundCpu * 100).toFixed(0)}% of the CPU while it was measured`);
   }
-  return { results, ratios };
+  return { results, windows };
+}
+
+/** Per-round ratios a / b of two targets of the same rounds (samples/s). */
+function perRound(windows: Map<TargetName, Window[]>, a: TargetName, b: TargetName): number[] {
+  const wa = windows.get(a);
+  const wb = windows.get(b);
+  if (!wa || !wb) return [];
+  return wa.map((w, i) => w.samplesPerSec / wb[i]!.samplesPerSec);
 }
 
 /** An HTTP result counts only if (almost) every request succeeded and the output was right. */
@@ -682,10 +724,10 @@ function markdown(results: TargetResult[], ratios: Ratio[]): string {
 }
 
 /**
- * `paired`: per model, the per-round ratios gRPC / REST binary of benchRestAndGrpc; their median
- * is the judged figure (issue #3), not the ratio of the two medians.
+ * `paired`: per model, the windows of the alternating rounds (benchPairedRounds). Ratios between
+ * targets of those rounds are medians of per-round ratios, not ratios of the medians.
  */
-function computeRatios(results: TargetResult[], models: ModelSpec[], paired: Map<string, number[]>): Ratio[] {
+function computeRatios(results: TargetResult[], models: ModelSpec[], paired: Map<string, Map<TargetName, Window[]>>): Ratio[] {
   const ratios: Ratio[] = [];
   for (const m of models) {
     const get = (t: TargetName): TargetResult | undefined => results.find((r) => r.model === m.name && r.target === t);
@@ -694,7 +736,12 @@ function computeRatios(results: TargetResult[], models: ModelSpec[], paired: Map
     const bin = get('berth binary');
     const ceiling = get('in-process b32');
     const div = (a: TargetResult | undefined, b: TargetResult | undefined): number | null => (usable(a) && usable(b) && b.samplesPerSec > 0 ? a.samplesPerSec / b.samplesPerSec : null);
-    const grpc = get('berth grpc');
+    const rounds = paired.get(m.name);
+    /** median of per-round a / b, when both were measured in the rounds and are usable */
+    const pairedRatio = (a: TargetName, b: TargetName): number | null => {
+      const xs = rounds ? perRound(rounds, a, b) : [];
+      return xs.length > 0 && usable(get(a)) && usable(get(b)) ? median(xs) : null;
+    };
     // "best" stays a REST figure, the one issue #2's targets were set on.
     const best = [json, bin].filter(usable).sort((a, b) => b.samplesPerSec - a.samplesPerSec)[0];
     // With --skip-berth the berth targets are not judged at all (pass stays undefined).
@@ -706,18 +753,23 @@ function computeRatios(results: TargetResult[], models: ModelSpec[], paired: Map
       pass: target === undefined || !withBerth ? undefined : value !== null && value >= target,
     });
     ratios.push(judged('berth json / naive', div(json, naive)));
-    ratios.push(judged('berth binary / naive', div(bin, naive)));
-    ratios.push(judged(`berth best (${best ? best.target.replace('berth ', '') : 'n/a'}) / naive`, div(best, naive), m.targets.berthOverNaive));
-    ratios.push(judged('berth best / in-process b32 ceiling', div(best, ceiling), m.targets.berthOverCeiling));
+    // With berth, the naive server is measured in the rounds beside berth binary (the best REST
+    // target on both models), and that paired ratio is the judged one.
+    if (rounds?.has('naive')) ratios.push(judged('berth binary / naive (paired)', pairedRatio('berth binary', 'naive'), m.targets.berthOverNaive));
+    else ratios.push(judged(`berth best (${best ? best.target.replace('berth ', '') : 'n/a'}) / naive`, div(best, naive), m.targets.berthOverNaive));
+    // The ceiling is measured in the rounds beside berth binary (the best REST target on both
+    // models); without berth (--skip-berth) there is nothing to judge.
+    if (rounds?.has('in-process b32')) ratios.push(judged('berth binary / in-process b32 ceiling (paired)', pairedRatio('berth binary', 'in-process b32'), m.targets.berthOverCeiling));
+    else ratios.push(judged('berth best / in-process b32 ceiling', div(best, ceiling), m.targets.berthOverCeiling));
     ratios.push(judged('naive / in-process b1', div(naive, get('in-process b1'))));
-    const rounds = paired.get(m.name) ?? [];
-    if (grpc || m.targets.grpcOverBinary !== undefined) {
-      const value = usable(grpc) && usable(bin) && rounds.length > 0 ? median(rounds) : null;
+    if (rounds?.has('lean batching')) ratios.push(judged('berth binary / lean batching (paired)', pairedRatio('berth binary', 'lean batching')));
+    if (rounds?.has('berth grpc 8×4') || m.targets.grpcOverBinary !== undefined) {
       // Judged only when gRPC was measured: without h2load the row is skipped, not failed.
-      const r = judged('berth grpc / berth binary (paired)', value, m.targets.grpcOverBinary);
-      if (!grpc) r.pass = undefined;
+      const r = judged('berth grpc 8×4 / berth binary (paired)', pairedRatio('berth grpc 8×4', 'berth binary'), m.targets.grpcOverBinary);
+      if (!rounds?.has('berth grpc 8×4')) r.pass = undefined;
       ratios.push(r);
     }
+    if (rounds?.has('berth grpc 32×1')) ratios.push(judged('berth grpc 32×1 / berth binary (paired)', pairedRatio('berth grpc 32×1', 'berth binary')));
   }
   return ratios;
 }
@@ -734,7 +786,7 @@ async function main(): Promise<void> {
   const models = MODELS.filter((m) => argv.only === undefined || m.name === argv.only);
   const workDir = await mkdtemp(join(os.tmpdir(), 'berth-bench-'));
   const results: TargetResult[] = [];
-  const paired = new Map<string, number[]>();
+  const paired = new Map<string, Map<TargetName, Window[]>>();
   let monitoring: MonitoringOverhead | undefined;
   const skipped: string[] = [];
   // A target that cannot be measured is reported and the run goes on; the exit code is then 1.
@@ -749,11 +801,11 @@ async function main(): Promise<void> {
   console.log(
     `serving bench: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? '?'}), node ${process.version}, onnxruntime-node ${ortVersion}\n` +
       `wrk -t${WRK_THREADS} -c${CONNECTIONS}, warm-up ${TIMING.warmSec}s, measure ${TIMING.measureSec}s per HTTP target; in-process ${TIMING.inprocSec}s per batch size` +
-      `${withBerth ? '' : '; berth skipped (--skip-berth)'}\nwork dir ${workDir}`,
+      `${withBerth ? `\nin-process b32, naive, berth binary, lean batching${H2LOAD ? ' and berth grpc' : ''} in ${TIMING.pairedRounds} alternating rounds of ${TIMING.pairedSec}s` : '; berth skipped (--skip-berth)'}\nwork dir ${workDir}`,
   );
   if (withBerth) {
     if (H2LOAD) {
-      console.log(`gRPC: h2load (${H2LOAD}) -c${CONNECTIONS} -m1 -t${WRK_THREADS}; REST binary and gRPC in ${TIMING.pairedRounds} alternating rounds of ${TIMING.pairedSec}s`);
+      console.log(`gRPC: h2load (${H2LOAD}) -t${WRK_THREADS}, 32 calls as ${GRPC_TRITONCLIENT.connections} connections × ${GRPC_TRITONCLIENT.streams} (tritonclient's shared channels, judged) and ${GRPC_CONNECTION_PER_CALL.connections} × ${GRPC_CONNECTION_PER_CALL.streams} (wrk's shape)`);
     } else {
       const why = 'berth grpc skipped: h2load is not installed (Debian: apt-get install nghttp2-client, or set H2LOAD=/path/to/h2load)';
       skipped.push(why);
@@ -770,7 +822,8 @@ async function main(): Promise<void> {
       console.log(`\n[${spec.name}] MLP ${spec.layers.join('→')} (${fmt(info.parameters)} parameters) → ${info.path}`);
 
       // (a) in-process ceiling
-      for (const batch of [1, 32]) {
+      // With berth, the batch-32 ceiling is measured in the alternating rounds beside it.
+      for (const batch of withBerth ? [1] : [1, 32]) {
         const r = await retryNoisy(() => benchInProcess(info, batch));
         results.push(r);
         console.log(`  ${r.target.padEnd(15)} ${fmt(r.samplesPerSec).padStart(8)} samples/s  (${fmt(r.reqPerSec)} runs/s, p50 ${fmtMs(r.p50Ms)} ms)`);
@@ -790,32 +843,24 @@ async function main(): Promise<void> {
         console.log(`  ${r.target.padEnd(15)} ${fmt(r.reqPerSec).padStart(8)} req/s      p50 ${fmtMs(r.p50Ms)} ms, p99 ${fmtMs(r.p99Ms)} ms${n ? `  [${n}]` : ''}`);
       };
 
-      // (b) naive server
-      {
-        const port = await freePort();
-        const child = new Child(`naive server (${spec.name})`, join(workDir, `naive-${spec.name}.log`), process.execPath, [
-          '--import',
-          'tsx',
-          join(ROOT, 'bench', 'naive-server.ts'),
-          '--model',
-          info.path,
-          '--name',
-          spec.name,
-          '--port',
-          String(port),
-        ]);
-        try {
-          await waitReady(child, `http://127.0.0.1:${port}/v2/health/ready`, 60_000);
-          const url = `http://127.0.0.1:${port}/v2/models/${spec.name}/infer`;
-          const r = await retryNoisy(() => benchHttp(info, { target: 'naive', url, bodyFile: jsonFile, body: bodies.json, headers: jsonHeaders, serverPid: child.proc.pid }, workDir, expected));
+      // (b) naive server: measured alone without berth; with berth, in the alternating rounds
+      const naivePort = await freePort();
+      const naive = new Child(`naive server (${spec.name})`, join(workDir, `naive-${spec.name}.log`), process.execPath, [
+        '--import', 'tsx', join(ROOT, 'bench', 'naive-server.ts'), '--model', info.path, '--name', spec.name, '--port', String(naivePort),
+      ]);
+      let naiveTarget: HttpTarget | undefined;
+      try {
+        await waitReady(naive, `http://127.0.0.1:${naivePort}/v2/health/ready`, 60_000);
+        naiveTarget = { target: 'naive', url: `http://127.0.0.1:${naivePort}/v2/models/${spec.name}/infer`, bodyFile: jsonFile, body: bodies.json, headers: jsonHeaders, serverPid: naive.proc.pid };
+        if (!withBerth) {
+          const r = await retryNoisy(() => benchHttp(info, naiveTarget!, workDir, expected));
           results.push(r);
           report(r);
-        } catch (e) {
-          fail(`${spec.name} naive`, e);
-        } finally {
-          await child.stop();
         }
+      } catch (e) {
+        fail(`${spec.name} naive`, e);
       }
+      if (!withBerth) await naive.stop();
 
       // (c) berth
       if (withBerth) {
@@ -845,21 +890,62 @@ async function main(): Promise<void> {
           if (child.exited !== null) throw new Error(`berth exited (${child.exited}):\n${child.output()}`);
           const binary: HttpTarget = { target: 'berth binary', url, bodyFile: binFile, body: bodies.binary, headers: binHeaders, serverPid: pid };
           const grpc = grpcPort === 0 ? undefined : { address: `127.0.0.1:${grpcPort}`, statsUrl: `http://127.0.0.1:${port}/v2/models/${spec.name}/stats`, serverPid: pid };
+          // The lean batching baseline runs beside berth for the rounds (an idle server costs nothing).
+          const leanPort = await freePort();
+          const lean = new Child(`lean server (${spec.name})`, join(workDir, `lean-${spec.name}.log`), process.execPath, [
+            '--import', 'tsx', join(ROOT, 'bench', 'lean-server.ts'), '--model', info.path, '--name', spec.name, '--port', String(leanPort),
+          ]);
+          const session = await ort.InferenceSession.create(info.path);
           try {
-            const r = await benchRestAndGrpc(info, binary, grpc, workDir, bodies.input, expected);
+            await waitReady(lean, `http://127.0.0.1:${leanPort}/v2/health/ready`, 60_000);
+            const leanTarget: HttpTarget = { target: 'lean batching', url: `http://127.0.0.1:${leanPort}/v2/models/${spec.name}/infer`, bodyFile: binFile, body: bodies.binary, headers: binHeaders, serverPid: lean.proc.pid };
+            const httpTarget = async (t: HttpTarget, label: string): Promise<PairedTarget> => {
+              const check = await checkOne(t.url, t.body, t.headers, expected, info.outputDim);
+              if (check !== 'ok') console.warn(`  ! ${info.name} ${t.target}: ${check}`);
+              const script = join(workDir, `${info.name}-${t.target.replace(/\W+/g, '-')}.lua`);
+              await writeWrkScript(script, t.bodyFile, t.headers);
+              return { target: t.target, label, check, window: (warm) => restWindow(script, t, warm) };
+            };
+            const targets: PairedTarget[] = [
+              { target: 'in-process b32', label: 'in-process b32', window: (warm) => inProcessWindow(session, info, warm) },
+              await httpTarget(binary, 'binary'),
+              await httpTarget(leanTarget, 'lean'),
+            ];
+            if (naiveTarget) targets.push(await httpTarget(naiveTarget, 'naive'));
+            if (grpc) {
+              const check = await checkGrpc(grpc.address, info, bodies.input, expected);
+              if (check !== 'ok') console.warn(`  ! ${info.name} berth grpc: ${check}`);
+              targets.push({ target: 'berth grpc 8×4', label: 'grpc 8×4', check, window: (warm) => grpcWindow(info, grpc, bodies.input, GRPC_TRITONCLIENT, warm) });
+              targets.push({ target: 'berth grpc 32×1', label: 'grpc 32×1', check, window: (warm) => grpcWindow(info, grpc, bodies.input, GRPC_CONNECTION_PER_CALL, warm) });
+            }
+            const r = await benchPairedRounds(info, targets);
             for (const x of r.results) {
               results.push(x);
-              report(x);
+              if (x.target === 'in-process b32') console.log(`  ${x.target.padEnd(15)} ${fmt(x.samplesPerSec).padStart(8)} samples/s  (${fmt(x.reqPerSec)} runs/s, p50 ${fmtMs(x.p50Ms)} ms)`);
+              else report(x);
             }
-            paired.set(spec.name, r.ratios);
-            if (r.ratios.length > 0) console.log(`  berth grpc / berth binary per round: ${r.ratios.map((x) => `${x.toFixed(2)}×`).join(' ')}`);
+            paired.set(spec.name, r.windows);
+            const show = (a: TargetName, b: TargetName): void => {
+              const xs = perRound(r.windows, a, b);
+              if (xs.length > 0) console.log(`  ${a} / ${b} per round: ${xs.map((x) => `${x.toFixed(2)}×`).join(' ')}`);
+            };
+            show('berth binary', 'naive');
+            show('berth binary', 'in-process b32');
+            show('berth binary', 'lean batching');
+            show('berth grpc 8×4', 'berth binary');
+            show('berth grpc 32×1', 'berth binary');
           } catch (e) {
-            fail(`${spec.name} berth binary${grpc ? ' / grpc' : ''}`, e);
+            fail(`${spec.name} paired rounds (binary, ceiling, lean${grpc ? ', grpc' : ''})`, e);
+          } finally {
+            await session.release();
+            await lean.stop();
+            await naive.stop();
           }
         } catch (e) {
           fail(`${spec.name} berth`, e);
         } finally {
           await child.stop();
+          await naive.stop();
         }
       }
     }
@@ -892,11 +978,11 @@ async function main(): Promise<void> {
   for (const q of ratios) {
     const v = q.value === null ? 'n/a' : `${q.value.toFixed(2)}×`;
     const verdict = q.target === undefined ? '' : `  (target ≥ ${q.target}×) ${q.pass === undefined ? 'skipped' : q.pass ? 'PASS' : 'FAIL'}`;
-    console.log(`${q.model.padEnd(6)} ${q.name.padEnd(38)} ${v.padStart(7)}${verdict}`);
+    console.log(`${q.model.padEnd(6)} ${q.name.padEnd(48)} ${v.padStart(7)}${verdict}`);
   }
   for (const r of monitoring?.ratios ?? []) {
     const verdict = r.target === undefined ? '(reported, no target)' : `(target ≥ ${r.target}×) ${r.pass ? 'PASS' : 'FAIL'}`;
-    console.log(`small  ${r.name.padEnd(38)} ${`${r.value.toFixed(3)}×`.padStart(7)}  ${verdict}  rounds ${r.perRound.map((x) => x.toFixed(3)).join(' ')}`);
+    console.log(`small  ${r.name.padEnd(48)} ${`${r.value.toFixed(3)}×`.padStart(7)}  ${verdict}  rounds ${r.perRound.map((x) => x.toFixed(3)).join(' ')}`);
   }
   // The issues' targets in their own words.
   const grpcHeavy = ratios.find((q) => q.model === 'heavy' && q.name.startsWith('berth grpc'));
