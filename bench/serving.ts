@@ -426,17 +426,15 @@ async function waitIdle(label: string): Promise<number | undefined> {
   return bg;
 }
 
-async function benchInProcess(info: MlpInfo, batch: number): Promise<TargetResult> {
-  await waitIdle(`${info.name} in-process b${batch}`);
-  const session = await ort.InferenceSession.create(info.path);
-  const data = uniform(mulberry32(1000 + batch), batch * info.inputDim, 0, 1);
-  const feeds = { input: new ort.Tensor('float32', data, [batch, info.inputDim]) };
-  const warmEnd = performance.now() + TIMING.inprocWarmSec * 1000;
+/** `session.run` in a loop: `warmSec` of warm-up, then `measureSec` timed; latencies sorted, ms. */
+async function timeRuns(session: ort.InferenceSession, info: MlpInfo, batch: number, warmSec: number, measureSec: number): Promise<{ lat: number[]; elapsed: number; backgroundCpu?: number }> {
+  const feeds = { input: new ort.Tensor('float32', uniform(mulberry32(1000 + batch), batch * info.inputDim, 0, 1), [batch, info.inputDim]) };
+  const warmEnd = performance.now() + warmSec * 1000;
   while (performance.now() < warmEnd) await session.run(feeds);
   const lat: number[] = [];
   const others = new OtherCpu();
   const start = performance.now();
-  const end = start + TIMING.inprocSec * 1000;
+  const end = start + measureSec * 1000;
   let now = start;
   while (now < end) {
     const t0 = now;
@@ -445,10 +443,17 @@ async function benchInProcess(info: MlpInfo, batch: number): Promise<TargetResul
     lat.push(now - t0);
   }
   const elapsed = (now - start) / 1000;
-  const bg = others.stop();
+  const backgroundCpu = others.stop();
+  lat.sort((x, y) => x - y);
+  return { lat, elapsed, backgroundCpu };
+}
+
+async function benchInProcess(info: MlpInfo, batch: number): Promise<TargetResult> {
+  await waitIdle(`${info.name} in-process b${batch}`);
+  const session = await ort.InferenceSession.create(info.path);
+  const { lat, elapsed, backgroundCpu: bg } = await timeRuns(session, info, batch, TIMING.inprocWarmSec, TIMING.inprocSec);
   if (bg !== undefined && bg > BUSY_WARN) console.warn(`  ! ${info.name} in-process b${batch}: other processes used ${(bg * 100).toFixed(0)}% of the CPU while it was measured`);
   await session.release();
-  lat.sort((x, y) => x - y);
   return {
     model: info.name,
     target: batch === 1 ? 'in-process b1' : 'in-process b32',
@@ -586,23 +591,7 @@ async function grpcWindow(info: MlpInfo, g: GrpcTarget, input: Float32Array, sha
 /** The ceiling for one window: onnxruntime alone in this process at batch 32 (berth's server idles). */
 async function inProcessWindow(session: ort.InferenceSession, info: MlpInfo, warmSec: number): Promise<Window> {
   const batch = 32;
-  const feeds = { input: new ort.Tensor('float32', uniform(mulberry32(1000 + batch), batch * info.inputDim, 0, 1), [batch, info.inputDim]) };
-  const warmEnd = performance.now() + warmSec * 1000;
-  while (performance.now() < warmEnd) await session.run(feeds);
-  const lat: number[] = [];
-  const others = new OtherCpu();
-  const start = performance.now();
-  const end = start + TIMING.pairedSec * 1000;
-  let now = start;
-  while (now < end) {
-    const t0 = now;
-    await session.run(feeds);
-    now = performance.now();
-    lat.push(now - t0);
-  }
-  const elapsed = (now - start) / 1000;
-  const backgroundCpu = others.stop();
-  lat.sort((x, y) => x - y);
+  const { lat, elapsed, backgroundCpu } = await timeRuns(session, info, batch, warmSec, TIMING.pairedSec);
   return { reqPerSec: lat.length / elapsed, samplesPerSec: (lat.length * batch) / elapsed, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), requests: lat.length, backgroundCpu, errors: NO_ERRORS() };
 }
 
