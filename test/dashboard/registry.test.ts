@@ -81,8 +81,11 @@ describe('dashboard in Chromium: serve --registry with a canary', { skip }, () =
     assert.match((await graph.textContent()) ?? '', /retrain: 48 hidden units/);
     assert.equal(await page.getByTestId('alias-production').textContent(), 'production → v1');
     assert.match((await page.getByTestId('traffic-split').textContent()) ?? '', /canary v2 · 30%/);
-    assert.ok(await waitForPixels(page, 'chart-version-rps', PRODUCTION) >= 20, 'production is drawn');
-    assert.ok(await waitForPixels(page, 'chart-version-rps', CANARY) >= 20, 'the canary is drawn');
+    const productionPixels = await waitForPixels(page, 'chart-version-rps', PRODUCTION);
+    const canaryPixels = await waitForPixels(page, 'chart-version-rps', CANARY);
+    const drawn = `production ${productionPixels} px, canary ${canaryPixels} px; legend: ${await page.getByTestId('chart-version-rps').locator('.u-legend').textContent()}`;
+    assert.ok(productionPixels >= 20, `production is drawn (${drawn})`);
+    assert.ok(canaryPixels >= 20, `the canary is drawn (${drawn})`);
     assert.match((await page.getByTestId('live-counts').textContent()) ?? '', /v2canary/);
     assert.deepEqual(problems, []);
   });
