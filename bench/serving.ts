@@ -11,8 +11,9 @@
 //       log and prediction capture on versus everything off, and metrics alone, small model.
 // HTTP targets are loaded with wrk at 32 connections, gRPC with h2load at 32 calls (8 connections
 // × 4, as tritonclient shares channels, and 32 × 1); one sample (batch 1) per request. The
-// in-process batch-32 ceiling, berth binary, the lean server and gRPC are measured in alternating
-// rounds, so that their ratios are not comparisons of two different moments of a shared machine.
+// in-process batch-32 ceiling, the naive server, berth binary, the lean server and gRPC are
+// measured in alternating rounds, so that their ratios are not comparisons of two different
+// moments of a shared machine (berth json is measured alone, and reported).
 // Prints a table, the ratios against the baselines with PASS/FAIL targets, a markdown table for
 // docs/benchmarks.md, and writes bench/results/serving-latest.json.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
