@@ -4,7 +4,7 @@
  * an InferenceService through one observer and returns what the HTTP routes need
  * (http/monitoring-routes.ts) and a close().
  *
- * The observer runs on the hot path: it only remembers the top-1 answer by request id, counts
+ * The observer runs on the hot path: it only remembers the top-1 answer and request id, counts
  * latency for alert rules that need it, and hands sampled requests (capture, drift) to queues
  * processed off the request path. The sampling decision is taken, and the sampled inputs
  * copied, as a request enters `service.infer` (wrapped here), because the runtime hands input
@@ -138,6 +138,9 @@ export async function startMonitoring(service: InferenceService, options: Monito
   // therefore copied as they enter the service, keyed by the request's inputs array (the
   // record's `inputs` is that same array).
   const sampled = new WeakMap<readonly Tensor[], { inputs: Tensor[]; capture: boolean; drift: boolean }>();
+  // sampled requests not yet heard of: while there are none, completions skip the lookup (may
+  // stay above 0 after a request that never completes, which only costs the lookup)
+  let sampledInFlight = 0;
   const originalInfer = service.infer;
   const wrappedInfer: typeof service.infer = function (this: InferenceService, request: InferRequest) {
     if (capture || drift) {
@@ -146,6 +149,7 @@ export async function startMonitoring(service: InferenceService, options: Monito
       if (toCapture || toDrift) {
         try {
           sampled.set(request.inputs, { inputs: request.inputs.map(copyTensor), capture: toCapture, drift: toDrift });
+          sampledInFlight++;
         } catch {
           // inputs already unreadable: not sampled
         }
@@ -159,8 +163,11 @@ export async function startMonitoring(service: InferenceService, options: Monito
     onRequest(record: RequestRecord): void {
       try {
         if (requests && record.version !== '') requests.record(record.model, record.outcome === 'success', record.durationNs, record.startedAt);
-        const copy = sampled.get(record.inputs);
-        if (copy) sampled.delete(record.inputs);
+        const copy = sampledInFlight > 0 ? sampled.get(record.inputs) : undefined;
+        if (copy) {
+          sampled.delete(record.inputs);
+          sampledInFlight--;
+        }
         if (record.outcome !== 'success') return;
         feedback.recordPrediction(record);
         if (copy?.capture) capture!.add(record, copy.inputs);

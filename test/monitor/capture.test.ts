@@ -8,9 +8,10 @@ import { appendFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import type { Tensor } from '../../src/core/tensor.js';
-import { CaptureStore } from '../../src/monitor/capture/store.js';
+import { CaptureStore, requestsToSkip } from '../../src/monitor/capture/store.js';
 import { concatenate, listSegments, parseTime, readCaptured, writeExport } from '../../src/monitor/capture/export.js';
-import { decodeSegment, encodeRecord, MAGIC } from '../../src/monitor/capture/format.js';
+import { appendRecord, decodeSegment, encodeRecord, MAGIC } from '../../src/monitor/capture/format.js';
+import type { CapturedRecord, RecordSink } from '../../src/monitor/capture/format.js';
 import { registerCaptureCommands } from '../../src/cli/commands/capture.js';
 import { readDataset } from '../../src/optimize/data.js';
 import { hasNumpy, python, record } from './helpers-drift.js';
@@ -57,6 +58,30 @@ describe('prediction capture', () => {
       assert.ok(Math.abs(written - n * rate) <= 4 * sd + 1e-9, `rate ${rate}: ${written} of ${n}`);
       assert.equal(store.stats().records, written);
     }
+  });
+
+  test('the gaps between samples are geometric: each request is taken with the rate, independently', () => {
+    // skipping a geometric number of requests is the same as a coin per request: P(gap = k) = (1-p)^k p
+    let seed = 12345;
+    const random = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (const p of [0.1, 0.5]) {
+      const n = 200_000;
+      const counts = new Map<number, number>();
+      let sum = 0;
+      for (let i = 0; i < n; i++) {
+        const k = requestsToSkip(p, random);
+        sum += k;
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+      }
+      assert.ok(Math.abs(sum / n - (1 - p) / p) < 0.03 * ((1 - p) / p) + 0.01, `p ${p}: mean gap ${sum / n}`);
+      for (const k of [0, 1, 2, 5]) {
+        const want = (1 - p) ** k * p;
+        const got = (counts.get(k) ?? 0) / n;
+        assert.ok(Math.abs(got - want) < 4 * Math.sqrt((want * (1 - want)) / n) + 1e-4, `p ${p}: P(gap=${k}) ${got} vs ${want}`);
+      }
+    }
+    assert.equal(requestsToSkip(1), 0);
+    assert.equal(requestsToSkip(0), Infinity);
   });
 
   test('failed requests are not captured and tensors are copied, not referenced', async () => {
@@ -120,6 +145,34 @@ describe('prediction capture', () => {
     const [record] = decodeSegment(Buffer.concat([MAGIC, encodeRecord(odd)])).records;
     assert.deepEqual([record!.time, record!.model, record!.version, record!.requestId, record!.inputs[0]!.name], [odd.time, odd.model, odd.version, odd.requestId, 'in\\put']);
     assert.deepEqual(Array.from(record!.inputs[0]!.data as Float32Array), Array.from(odd.inputs[0]!.data as Float32Array));
+  });
+
+  test('headers kept per model are used only for the same layout: every record reads back as written', () => {
+    // one sink with its tails cache, records whose rows, shapes, names, versions and models change
+    const sink: RecordSink = { buf: Buffer.alloc(16), off: 0, tails: new Map() };
+    const written: CapturedRecord[] = [];
+    const add = (i: number, rows: number, opts: { version?: string; model?: string; name?: string } = {}): void => {
+      const r = request(i, rows, opts.version);
+      const rec: CapturedRecord = { time: r.startedAt, model: opts.model ?? 'toy', version: r.version, requestId: r.requestId, rows, inputs: r.inputs.map((t) => ({ ...t, name: opts.name ?? t.name })), outputs: r.outputs as Tensor[] };
+      written.push(rec);
+      appendRecord(sink, rec);
+    };
+    add(0, 1);
+    add(1, 1);
+    add(2, 3);
+    add(3, 3, { version: '2' });
+    add(4, 3, { name: 'other' });
+    add(5, 1, { model: 'second' });
+    add(6, 3);
+    const { records, clean } = decodeSegment(Buffer.concat([MAGIC, sink.buf.subarray(0, sink.off)]));
+    assert.ok(clean);
+    assert.equal(records.length, written.length);
+    records.forEach((got, i) => {
+      const want = written[i]!;
+      assert.deepEqual([got.model, got.version, got.requestId, got.rows], [want.model, want.version, want.requestId, want.rows], `record ${i}`);
+      assert.deepEqual(got.inputs.map((t) => [t.name, t.datatype, t.shape, Array.from(t.data as Float32Array)]), want.inputs.map((t) => [t.name, t.datatype, t.shape, Array.from(t.data as Float32Array)]), `record ${i} inputs`);
+      assert.deepEqual(got.outputs.map((t) => [t.name, t.shape, Array.from(t.data as BigInt64Array)]), want.outputs.map((t) => [t.name, t.shape, Array.from(t.data as BigInt64Array)]), `record ${i} outputs`);
+    });
   });
 
   test('export: .npy read back by numpy with the right shape and values; filters by version and time', { skip: hasNumpy() ? false : 'needs /usr/bin/python3 with numpy' }, async () => {

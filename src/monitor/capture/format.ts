@@ -51,33 +51,80 @@ interface RecordHeader {
 export interface RecordSink {
   buf: Buffer;
   off: number;
+  /** the header tails of recent layouts, per model (kept across sinks by whoever owns them) */
+  tails?: HeaderTails;
 }
+
+/**
+ * The end of a record's header, `"r":…,"in":[…],"out":[…]}`, encoded, for the last layout
+ * (rows, tensor names, datatypes, shapes, byte sizes) seen for a model. A model's requests
+ * mostly repeat one layout, so a record usually writes only its time, model, version and id
+ * as text and copies the rest; checking the layout reads a few fields and allocates nothing.
+ */
+interface HeaderTail {
+  version: string;
+  rows: number;
+  inputs: TensorHeader[];
+  outputs: TensorHeader[];
+  bytes: Buffer;
+}
+
+export type HeaderTails = Map<string, HeaderTail>;
+
+/** Models whose tails are kept at most (the names may come from clients' requests). */
+const MAX_TAILS = 256;
 
 /** Tensor names and datatypes repeat on every record: their JSON, kept (bounded). */
 const quoteName = cachedQuote();
 
+function sameLayout(cached: readonly TensorHeader[], tensors: readonly Tensor[], sizes: readonly Uint8Array[], from: number): boolean {
+  if (cached.length !== tensors.length) return false;
+  for (let i = 0; i < tensors.length; i++) {
+    const c = cached[i]!;
+    const t = tensors[i]!;
+    if (c.n !== t.name || c.d !== t.datatype || c.b !== sizes[from + i]!.byteLength || c.s.length !== t.shape.length) return false;
+    for (let j = 0; j < c.s.length; j++) if (c.s[j] !== t.shape[j]) return false;
+  }
+  return true;
+}
+
+function tensorHeaders(tensors: readonly Tensor[], sizes: readonly Uint8Array[], from: number): TensorHeader[] {
+  return tensors.map((t, i) => ({ n: t.name, d: t.datatype, s: t.shape.slice(), b: sizes[from + i]!.byteLength }));
+}
+
+function tensorsJson(hs: readonly TensorHeader[]): string {
+  return hs.map((h) => `{"n":${quoteName(h.n)},"d":${quoteName(h.d)},"s":[${h.s.map(number).join(',')}],"b":${h.b}}`).join(',');
+}
+
+/** The encoded header tail for this record's layout: the model's cached one when it matches. */
+function headerTail(tails: HeaderTails | undefined, r: CapturedRecord, blobs: readonly Uint8Array[]): Buffer {
+  const nIn = r.inputs.length;
+  const cached = tails?.get(r.model);
+  if (cached && cached.version === r.version && cached.rows === r.rows && sameLayout(cached.inputs, r.inputs, blobs, 0) && sameLayout(cached.outputs, r.outputs, blobs, nIn)) return cached.bytes;
+  const inputs = tensorHeaders(r.inputs, blobs, 0);
+  const outputs = tensorHeaders(r.outputs, blobs, nIn);
+  const bytes = Buffer.from(`"r":${number(r.rows)},"in":[${tensorsJson(inputs)}],"out":[${tensorsJson(outputs)}]}`);
+  if (tails) {
+    if (tails.size >= MAX_TAILS && !tails.has(r.model)) tails.clear();
+    tails.set(r.model, { version: r.version, rows: r.rows, inputs, outputs, bytes });
+  }
+  return bytes;
+}
+
 /**
- * Appends one record (length prefix included) at `sink.off`. Records are sampled on the serving
- * thread, so the header is built as text rather than by JSON.stringify of an object (the same
- * JSON), and encoded once, straight into the sink.
+ * Appends one record (length prefix included) at `sink.off`. Records are encoded on the serving
+ * thread, so the header is text written straight into the sink (the same JSON as
+ * JSON.stringify of the header object), and its tail is copied from `sink.tails` when the
+ * record's layout is the model's last one.
  */
 export function appendRecord(sink: RecordSink, r: CapturedRecord): void {
   const blobs: Uint8Array[] = [];
   let payload = 0;
-  const describe = (tensors: readonly Tensor[]): string => {
-    let out = '';
-    for (const t of tensors) {
-      const bytes = tensorBytes(t);
-      blobs.push(bytes);
-      payload += bytes.byteLength;
-      let shape = '';
-      for (let i = 0; i < t.shape.length; i++) shape += i === 0 ? number(t.shape[i]!) : `,${number(t.shape[i]!)}`;
-      out += `${out === '' ? '' : ','}{"n":${quoteName(t.name)},"d":${quoteName(t.datatype)},"s":[${shape}],"b":${bytes.byteLength}}`;
-    }
-    return out;
-  };
-  const header = `{"t":${number(r.time)},"m":${quoteName(r.model)},"v":${quoteName(r.version)},"id":${quote(r.requestId)},"r":${number(r.rows)},"in":[${describe(r.inputs)}],"out":[${describe(r.outputs)}]}`;
-  const room = 8 + header.length * 3 + payload; // UTF-8 takes at most 3 bytes per UTF-16 unit
+  for (const t of r.inputs) payload += blobs[blobs.push(tensorBytes(t)) - 1]!.byteLength;
+  for (const t of r.outputs) payload += blobs[blobs.push(tensorBytes(t)) - 1]!.byteLength;
+  const head = `{"t":${number(r.time)},"m":${quoteName(r.model)},"v":${quoteName(r.version)},"id":${quote(r.requestId)},`;
+  const tail = headerTail(sink.tails, r, blobs);
+  const room = 8 + head.length * 3 + tail.length + payload; // UTF-8 takes at most 3 bytes per UTF-16 unit
   if (sink.off + room > sink.buf.length) {
     const bigger = Buffer.allocUnsafe(Math.max(sink.buf.length * 2, sink.off + room));
     sink.buf.copy(bigger, 0, 0, sink.off);
@@ -85,8 +132,10 @@ export function appendRecord(sink: RecordSink, r: CapturedRecord): void {
   }
   const buf = sink.buf;
   const start = sink.off;
-  const hlen = buf.write(header, start + 8, 'utf8');
-  let p = start + 8 + hlen;
+  let p = start + 8 + buf.write(head, start + 8, 'utf8');
+  buf.set(tail, p);
+  p += tail.length;
+  const hlen = p - start - 8;
   for (const b of blobs) {
     buf.set(b, p);
     p += b.byteLength;
