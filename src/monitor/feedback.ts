@@ -195,6 +195,8 @@ export class FeedbackTracker {
   private readonly slotLabelled: Uint8Array;
   private next = 0;
   private recorded = 0;
+  /** predictions recorded before this one are in the id index (see slotOf) */
+  private indexedUpTo = 0;
   private readonly extractors = new Map<string, Map<string, Extractor | null>>();
   private readonly accuracyByVersion = new Map<string, VersionAccuracy>();
   /** labels posted whose id was not found, per model */
@@ -235,10 +237,10 @@ export class FeedbackTracker {
       byId = new IdIndex(this.indexSize);
       this.index.set(record.model, byId);
     }
+    // the id goes into byId when labels next arrive (slotOf), not on the serving path
     const slot = this.next;
     this.next = slot + 1 === this.indexSize ? 0 : slot + 1;
     this.recorded++;
-    byId.set(record.requestId, slot); // a reused id: the latest prediction counts
     this.slotMap[slot] = byId;
     this.slotId[slot] = record.requestId;
     this.slotVersion[slot] = record.version;
@@ -324,8 +326,25 @@ export class FeedbackTracker {
     return result;
   }
 
+  /**
+   * Puts the ids of the predictions recorded since the last call into their models' indexes,
+   * oldest first (a reused id: the latest prediction counts). Indexing as predictions are made
+   * cost ~1.4 µs of the serving thread per request (a Map set keyed by a fresh id string) for
+   * every request, labelled or not; here it is paid once per prediction when labels come, in a
+   * tight loop (at most one ring's worth, ~30 ms for 100 000, after a long time without labels).
+   */
+  private catchUp(): void {
+    const from = Math.max(this.indexedUpTo, this.recorded - this.indexSize);
+    for (let seq = from; seq < this.recorded; seq++) {
+      const slot = seq % this.indexSize;
+      this.slotMap[slot]!.set(this.slotId[slot]!, slot);
+    }
+    this.indexedUpTo = this.recorded;
+  }
+
   /** The slot holding the prediction of request `id` of `model`, if it is still remembered. */
   private slotOf(model: string, id: string): number | undefined {
+    if (this.indexedUpTo < this.recorded) this.catchUp();
     const byId = this.index.get(model);
     const slot = byId?.get(id);
     return slot !== undefined && this.slotMap[slot] === byId && this.slotId[slot] === id ? slot : undefined;

@@ -89,6 +89,24 @@ describe('feedback tracker', () => {
     assert.equal(again.submit('m', [{ id: 'x', label: 1 }]).correct, 1, 'the latest prediction for a reused id counts');
   });
 
+  test('ids are indexed when labels come: predictions of two models between label batches all join', () => {
+    // predictions are indexed lazily (at the next submit), so interleave predictions and labels
+    const t = new FeedbackTracker({ indexSize: 50 });
+    const other = (id: string) => {
+      const r = scores(id, [[0, 1]]);
+      r.model = 'n';
+      return r;
+    };
+    for (let i = 0; i < 30; i++) t.recordPrediction(i % 3 === 0 ? other(`o${i}`) : scores(`r${i}`, [[1, 0]]));
+    assert.equal(t.submit('m', [{ id: 'r1', label: 0 }]).matched, 1);
+    for (let i = 30; i < 60; i++) t.recordPrediction(i % 3 === 0 ? other(`o${i}`) : scores(`r${i}`, [[1, 0]]));
+    // ring of 50: predictions 10..59 are remembered
+    const m = t.submit('m', [{ id: 'r2', label: 0 }, { id: 'r11', label: 0 }, { id: 'r59', label: 1 }, { id: 'o33', label: 0 }]);
+    assert.deepEqual([m.unmatched, m.matched, m.correct], [['r2', 'o33'], 2, 1]);
+    const n = t.submit('n', [{ id: 'o9', label: 1 }, { id: 'o12', label: 1 }, { id: 'o57', label: 1 }, { id: 'r13', label: 0 }]);
+    assert.deepEqual([n.unmatched, n.matched, n.correct], [['o9', 'r13'], 2, 2]);
+  });
+
   test('request bodies: single, batch, bare array', () => {
     assert.deepEqual(parseFeedbackBody({ id: 'a', label: 1 }), [{ id: 'a', label: 1 }]);
     assert.deepEqual(parseFeedbackBody({ feedback: [{ id: 'a', label: 1 }] }), [{ id: 'a', label: 1 }]);
