@@ -169,6 +169,9 @@ export class ServingMetrics implements InferenceObserver {
   private readonly httpSeries = new Map<string, Map<string, Map<number, CounterSeries>>>();
   private readonly restarts: Counter<'model' | 'version'>;
   private readonly byModel = new Map<string, Map<string, VersionSeries>>();
+  private lastModel?: string;
+  private lastVersion?: string;
+  private lastSeries?: VersionSeries;
 
   constructor(private readonly service: InferenceService, options: MetricsOptions = {}) {
     const registry = options.registry ?? new Registry();
@@ -246,6 +249,8 @@ export class ServingMetrics implements InferenceObserver {
   }
 
   private seriesFor(model: string, version: string): VersionSeries {
+    // most requests name the model and version the previous one did (series are never removed)
+    if (model === this.lastModel && version === this.lastVersion) return this.lastSeries!;
     let versions = this.byModel.get(model);
     if (!versions) {
       versions = new Map();
@@ -256,6 +261,9 @@ export class ServingMetrics implements InferenceObserver {
       s = {};
       versions.set(version, s);
     }
+    this.lastModel = model;
+    this.lastVersion = version;
+    this.lastSeries = s;
     return s;
   }
 
