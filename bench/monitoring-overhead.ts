@@ -11,14 +11,19 @@
 // round starts new processes (see the loop for why) and gives a paired ratio to "off" per
 // configuration; the figures are their medians. The servers' stdout (their JSON log, access
 // lines included) goes to a file on tmpfs, as to a container runtime's log pipe.
+// Last, one more "capture" server runs under `node --cpu-prof` for one window: the share of its
+// main thread's busy time in monitoring code (profile-share.ts). On a machine whose speed moves
+// by more than 3% between windows the throughput ratio cannot resolve 3%; that share can (the
+// part and the whole slow down together), though it leaves out garbage collection.
 // bench/monitoring.ts is the tool for digging further (tracing, JSON bodies, loading servers
 // together, arbitrary flag sets).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { freePort, median, sleep } from './common.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { mulberry32, uniform, writeMlp } from './models.js';
+import { profileShare, type CpuProfile, type ProfileShare } from './profile-share.js';
 import { runWrk, writeWrkScript } from './wrk.js';
 
 export const MONITORING_TARGET = 0.97;
@@ -80,6 +85,8 @@ export interface MonitoringOverhead {
   ratios: OverheadRatio[];
   /** what the "all" server did, over all rounds: access lines written, requests captured and dropped */
   onServer: { accessLines: number; captured: number | null; captureDropped: number | null };
+  /** the profiled "capture" server; undefined when its profile could not be read */
+  profile?: { config: string; reqPerSec: number; share: ProfileShare };
 }
 
 interface OverheadConfig {
@@ -239,6 +246,37 @@ function metricValue(text: string, name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/**
+ * One window of a configuration whose server runs under `node --cpu-prof`, and the shares of
+ * its main thread in monitoring code over that window (the profile's clock is process.hrtime's).
+ */
+async function profiledWindow(opts: MonitoringOverheadOptions, c: OverheadConfig, modelDir: string, script: string): Promise<MonitoringOverhead['profile']> {
+  const profDir = join(opts.workDir, `profile-${c.name}`);
+  rmSync(profDir, { recursive: true, force: true });
+  const main = opts.cli[opts.cli.length - 1]!;
+  const s = await startBerthProcess(`${c.name}-profiled`, { cli: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...opts.cli], cwd: opts.cwd, home: join(opts.workDir, `home-profiled-${c.name}`), modelDir, flags: c.flags });
+  const base = { url: `${s.url}/v2/models/${MODEL}/infer`, script, connections: CONNECTIONS, threads: WRK_THREADS, wrkPath: opts.wrk };
+  let from: number;
+  let to: number;
+  let reqPerSec: number;
+  try {
+    await runWrk({ ...base, durationSec: opts.warmSec + 1 });
+    from = Number(process.hrtime.bigint() / 1000n);
+    reqPerSec = (await runWrk({ ...base, durationSec: opts.seconds })).requestsPerSec;
+    to = Number(process.hrtime.bigint() / 1000n);
+  } finally {
+    await s.stop();
+    rmSync(s.logFile, { force: true });
+  }
+  // the main thread's profile is CPU.<date>.<time>.<pid>.0.<n>.cpuprofile (workers: .1., .2., ...)
+  const file = readdirSync(profDir).find((n) => n.includes(`.${s.proc.pid}.0.`) && n.endsWith('.cpuprofile'));
+  if (!file) return undefined;
+  const profile = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as CpuProfile;
+  rmSync(profDir, { recursive: true, force: true });
+  // monitoring code: <the CLI's build or source root>/monitor/
+  return { config: c.name, reqPerSec, share: profileShare(profile, { under: `${dirname(dirname(main))}/monitor/`, fromUs: from, toUs: to }) };
+}
+
 export async function measureMonitoringOverhead(opts: MonitoringOverheadOptions): Promise<MonitoringOverhead> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const captureRate = opts.captureRate ?? CAPTURE_RATE;
@@ -305,7 +343,8 @@ export async function measureMonitoringOverhead(opts: MonitoringOverheadOptions)
     const value = median(perRound);
     return { name: c.label, config: c.name, value, perRound, target: c.target, pass: c.target === undefined ? undefined : value >= c.target };
   });
-  return { configs, windows, medians, ratios, onServer };
+  const profile = await profiledWindow(opts, configs.find((c) => c.name === 'capture')!, modelDir, script);
+  return { configs, windows, medians, ratios, onServer, profile };
 }
 
 /** The section's tables, for docs/benchmarks.md. */
@@ -317,5 +356,14 @@ export function monitoringMarkdown(m: MonitoringOverhead): string {
   }
   out.push('', '| ratio (median of per-round ratios) | value | per round | target | |', '|---|--:|---|--:|---|');
   for (const r of m.ratios) out.push(`| ${r.name} | ${r.value.toFixed(3)}× | ${r.perRound.map((x) => x.toFixed(3)).join(' ')} | ${r.target === undefined ? '' : `≥ ${r.target}×`} | ${r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL'} |`);
+  if (m.profile) out.push('', profileLine(m.profile));
   return out.join('\n');
+}
+
+/** The profiled server's shares, one sentence. */
+export function profileLine(p: NonNullable<MonitoringOverhead['profile']>): string {
+  const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
+  const { parts, total } = p.share;
+  const top = p.share.byFunction.slice(0, 5).map(([k, us]) => `${k} ${pct(us / p.share.busyUs)}`).join(', ');
+  return `Profile of a "${p.config}" server (\`node --cpu-prof\`, ${Math.round(p.reqPerSec).toLocaleString('en-US')} req/s): monitoring code takes ${pct(total)} of its main thread's busy time — metrics ${pct(parts.metrics)}, capture ${pct(parts.capture)}, metrics + capture ${pct(parts.metrics + parts.capture)}, the feedback index (on in every configuration, "off" included) ${pct(parts.feedback)}, other ${pct(parts.other)}. Largest: ${top}.`;
 }

@@ -1,4 +1,4 @@
-// Serving benchmark (issue #2): `npm run bench` [-- --quick] [-- --only small|heavy]
+// Serving benchmark (issue #2): `npm run bench` [-- --quick] [-- --only small|heavy|monitoring]
 //
 // For two generated MLPs — small 64→256→256→10 and heavy 512→2048→2048→1000 — measures, in one
 // run on one machine:
@@ -28,7 +28,7 @@ import { mulberry32, uniform, writeMlp, type MlpInfo } from './models.js';
 import { findWrk, runWrk, writeWrkScript, type WrkResult } from './wrk.js';
 import { findH2load, grpcInferOnce, runGrpcH2load, type GrpcLoadResult } from './grpc-load.js';
 import { freePort, median, sleep } from './common.js';
-import { measureMonitoringOverhead, monitoringMarkdown, type MonitoringOverhead } from './monitoring-overhead.js';
+import { measureMonitoringOverhead, monitoringMarkdown, profileLine, type MonitoringOverhead } from './monitoring-overhead.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BERTH_CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -107,20 +107,21 @@ const { values: argv } = parseArgs({
 });
 
 if (argv.help) {
-  console.log(`usage: npm run bench -- [--quick] [--only small|heavy] [--skip-berth] [--skip-monitoring] [--wait-idle S] [--keep] [--out FILE]
+  console.log(`usage: npm run bench -- [--quick] [--only small|heavy|monitoring] [--skip-berth] [--skip-monitoring] [--wait-idle S] [--keep] [--out FILE]
 
   --quick        shorter warm-up and measurement windows (smoke run, noisier)
-  --only NAME    bench one model: small (64→256→256→10) or heavy (512→2048→2048→1000)
+  --only NAME    bench one model: small (64→256→256→10) or heavy (512→2048→2048→1000);
+                 monitoring: only the monitoring overhead section
   --skip-berth   baselines only (in-process + naive), e.g. before berth is built
-  --skip-monitoring  leave out the monitoring overhead section (small model, ~2 minutes)
+  --skip-monitoring  leave out the monitoring overhead section (small model, ~5 minutes)
   --keep         keep the generated model repository and wrk scripts
   --wait-idle S  shared machine: before each target wait up to S seconds while other processes
                  keep the CPU busy, and re-measure (twice at most) a target they disturbed
   --out FILE     results JSON (default bench/results/serving-latest.json)`);
   process.exit(0);
 }
-if (argv.only !== undefined && !MODELS.some((m) => m.name === argv.only)) {
-  console.error(`--only must be one of: ${MODELS.map((m) => m.name).join(', ')}`);
+if (argv.only !== undefined && argv.only !== 'monitoring' && !MODELS.some((m) => m.name === argv.only)) {
+  console.error(`--only must be one of: ${[...MODELS.map((m) => m.name), 'monitoring'].join(', ')}`);
   process.exit(2);
 }
 
@@ -773,7 +774,8 @@ function gitCommit(): string | null {
 // main
 
 async function main(): Promise<void> {
-  const models = MODELS.filter((m) => argv.only === undefined || m.name === argv.only);
+  const onlyMonitoring = argv.only === 'monitoring';
+  const models = onlyMonitoring ? [] : MODELS.filter((m) => argv.only === undefined || m.name === argv.only);
   const workDir = await mkdtemp(join(os.tmpdir(), 'berth-bench-'));
   const results: TargetResult[] = [];
   const paired = new Map<string, Map<TargetName, Window[]>>();
@@ -941,7 +943,7 @@ async function main(): Promise<void> {
     }
 
     // (d) monitoring overhead (issue #6), small model
-    if (withBerth && !argv['skip-monitoring'] && models.some((m) => m.name === 'small')) {
+    if (withBerth && !argv['skip-monitoring'] && (onlyMonitoring || models.some((m) => m.name === 'small'))) {
       const { rounds, seconds, warmSec } = TIMING.monitoring;
       console.log(`\n[monitoring overhead] small MLP, binary tensors, wrk -t${WRK_THREADS} -c${CONNECTIONS}; ${rounds} rounds × 4 fresh servers × ${seconds}s (+${warmSec + 1}s warm-up)`);
       try {
@@ -952,6 +954,7 @@ async function main(): Promise<void> {
         }
         const o = monitoring.onServer;
         console.log(`  the "everything" server wrote, over all rounds, ${o.accessLines} access lines and captured ${o.captured ?? 'n/a'} requests (${o.captureDropped ?? 'n/a'} dropped)`);
+        console.log(monitoring.profile ? `  ${profileLine(monitoring.profile)}` : '  the profiled "capture" server left no profile');
       } catch (e) {
         fail('monitoring overhead', e);
       }
@@ -983,6 +986,7 @@ async function main(): Promise<void> {
       const what = r.config === 'metrics' ? 'metrics cost under 3% (metrics alone' : 'metrics + capture on versus off (metrics + capture';
       return `${what} ≥ ${r.target}× off): ${verdict(r.pass)} (${r.value.toFixed(3)}×)`;
     }) : []),
+    ...(monitoring?.profile ? [`metrics + capture code, share of the serving thread's busy time (< 3%, profile, reported): ${(100 * (monitoring.profile.share.parts.metrics + monitoring.profile.share.parts.capture)).toFixed(2)}%`] : []),
   ];
   if (targetLines.length > 0) console.log(`\n${targetLines.join('\n')}`);
   for (const why of skipped) console.log(`skipped: ${why}`);
