@@ -6,10 +6,13 @@
 //   metrics: metrics alone (access log, capture and drift off)                 judged: ≥ 0.97× off
 //   capture: metrics + prediction capture at 10% (access log and drift off)     judged: ≥ 0.97× off
 //   all:     the serve defaults (metrics, access log, drift) + --capture-rate 0.1, reported
-// loaded in turn with wrk (32 connections, binary tensors, batch 1), in rounds whose order
-// rotates, so that a slow moment of a shared machine does not land on one configuration. Each
-// round starts new processes (see the loop for why) and gives a paired ratio to "off" per
-// configuration; the figures are their medians. The servers' stdout (their JSON log, access
+// loaded in turn with wrk (32 connections, binary tensors, batch 1). Each round starts new
+// processes (see the loop for why) and warms each up to its steady state, then measures them in
+// short windows, one configuration after another, cycle after cycle, the order reversing every
+// cycle: on this VM a server's speed moves by ±10% from one second to the next, and the machine's
+// slow spells land on configurations alike when their windows alternate second by second. A
+// configuration's ratio to "off" is the median over all cycles of its window / "off"'s window of
+// the same cycle; per-round medians are reported beside it. The servers' stdout (their JSON log, access
 // lines included) goes to a file on tmpfs, as to a container runtime's log pipe.
 // Last, one more "capture" server runs under `node --cpu-prof` for one window: the share of its
 // main thread's busy time in monitoring code (profile-share.ts). On a machine whose speed moves
@@ -32,6 +35,8 @@ export const CAPTURE_RATE = 0.1;
 const CONNECTIONS = 32;
 const WRK_THREADS = 2;
 const MODEL = 'small';
+/** the profiled window, seconds: ~8 000 samples at V8's 1 ms interval */
+const PROFILE_SEC = 8;
 
 export interface MonitoringOverheadOptions {
   /** node arguments that run the berth CLI, e.g. [dist/cli/main.js] or [--import, tsx, src/cli/main.ts] */
@@ -41,8 +46,11 @@ export interface MonitoringOverheadOptions {
   workDir: string;
   wrk: string;
   rounds: number;
-  /** measured seconds per window (a warm-up of `warmSec` precedes each) */
+  /** windows per configuration in a round */
+  cycles: number;
+  /** measured seconds per window */
   seconds: number;
+  /** load on each new server before its first window, seconds */
   warmSec: number;
   /** what the "on" server captures (default CAPTURE_RATE) */
   captureRate?: number;
@@ -52,6 +60,7 @@ export interface MonitoringOverheadOptions {
 export interface OverheadWindow {
   config: string;
   round: number;
+  cycle: number;
   reqPerSec: number;
   p99Ms: number;
   /** server CPU time per request (all threads), µs */
@@ -69,8 +78,10 @@ export interface OverheadRatio {
   name: string;
   /** the configuration measured against "off" */
   config: string;
-  /** median of the per-round ratios */
+  /** median over all cycles of the paired window ratios */
   value: number;
+  pairs: number;
+  /** medians of each round's paired ratios */
   perRound: number[];
   /** the issue's target; undefined = reported only */
   target?: number;
@@ -193,7 +204,7 @@ async function executionCounts(url: string, model: string): Promise<{ rows: numb
 }
 
 /** One wrk window against one server, with its CPU accounting from /proc. */
-export async function measureWindow(s: BerthProcess, model: string, script: string, wrk: string, seconds: number, warmSec: number, round: number): Promise<OverheadWindow> {
+export async function measureWindow(s: BerthProcess, model: string, script: string, wrk: string, seconds: number, warmSec: number, round: number, cycle = 0): Promise<OverheadWindow> {
   const base = { url: `${s.url}/v2/models/${model}/infer`, script, connections: CONNECTIONS, threads: WRK_THREADS, wrkPath: wrk };
   if (warmSec > 0) await runWrk({ ...base, durationSec: warmSec });
   const pid = s.proc.pid!;
@@ -218,6 +229,7 @@ export async function measureWindow(s: BerthProcess, model: string, script: stri
   return {
     config: s.name,
     round,
+    cycle,
     reqPerSec: r.requestsPerSec,
     p99Ms: r.latencyMs.p99,
     cpuUsPerReq: perRequest(serverTicks),
@@ -260,9 +272,9 @@ async function profiledWindow(opts: MonitoringOverheadOptions, c: OverheadConfig
   let to: number;
   let reqPerSec: number;
   try {
-    await runWrk({ ...base, durationSec: opts.warmSec + 1 });
+    await runWrk({ ...base, durationSec: opts.warmSec });
     from = Number(process.hrtime.bigint() / 1000n);
-    reqPerSec = (await runWrk({ ...base, durationSec: opts.seconds })).requestsPerSec;
+    reqPerSec = (await runWrk({ ...base, durationSec: PROFILE_SEC })).requestsPerSec;
     to = Number(process.hrtime.bigint() / 1000n);
   } finally {
     await s.stop();
@@ -295,24 +307,36 @@ export async function measureMonitoringOverhead(opts: MonitoringOverheadOptions)
     // or slower than another of the same flags for its whole life (measured: two identical
     // servers side by side differed by up to ~5% over four rounds), which one process per
     // configuration would turn into a bias of the ratio. New processes each round make that a
-    // per-round error, which the median of the per-round ratios absorbs.
+    // per-round error, which the median over the rounds' paired windows absorbs.
     const servers: BerthProcess[] = [];
     try {
       const started = await Promise.allSettled(configs.map((c) => startBerthProcess(c.name, { cli: opts.cli, cwd: opts.cwd, home: join(opts.workDir, `home-${c.name}`), modelDir, flags: c.flags })));
       for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
       const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
-      // the order rotates and reverses, so no configuration is always measured first or last
+      // Warm-up to the steady state a long-running server is in: the JIT settled, and the
+      // feedback index's ring of the last 100 000 predictions full. While the ring fills its
+      // entries are promoted and the heap grows (a new process ran at 4-10k req/s in its first
+      // second and 14-16k from its third), which shorter warm-ups left inside the windows.
+      for (const s of servers) await runWrk({ url: `${s.url}/v2/models/${MODEL}/infer`, script, connections: CONNECTIONS, threads: WRK_THREADS, wrkPath: opts.wrk, durationSec: opts.warmSec });
+      // the order rotates by round and reverses every cycle, so no configuration is always
+      // measured first or last, or always right after the same one
       const shift = (round - 1) % servers.length;
       const rotated = [...servers.slice(shift), ...servers.slice(0, shift)];
-      const order = round % 2 === 1 ? rotated : rotated.reverse();
-      const line: string[] = [];
-      for (const s of order) {
-        // every process is new: a longer warm-up lets the JIT settle before the window
-        const w = await measureWindow(s, MODEL, script, opts.wrk, opts.seconds, opts.warmSec + 1, round);
-        windows.push(w);
-        line.push(`${s.name} ${w.reqPerSec.toFixed(0)} req/s (main ${w.mainUsPerReq.toFixed(1)} µs/req, other CPU ${(w.otherCpu * 100).toFixed(0)}%${w.errors ? `, ${w.errors} errors` : ''})`);
+      const byConfig = new Map<string, OverheadWindow[]>();
+      for (let cycle = 1; cycle <= opts.cycles; cycle++) {
+        const order = cycle % 2 === 1 ? rotated : [...rotated].reverse();
+        for (const s of order) {
+          const w = await measureWindow(s, MODEL, script, opts.wrk, opts.seconds, 0, round, cycle);
+          windows.push(w);
+          byConfig.set(s.name, [...(byConfig.get(s.name) ?? []), w]);
+        }
       }
+      const line = servers.map((s) => {
+        const ws = byConfig.get(s.name)!;
+        const errors = ws.reduce((n, w) => n + w.errors, 0);
+        return `${s.name} ${median(ws.map((w) => w.reqPerSec)).toFixed(0)} req/s (main ${median(ws.map((w) => w.mainUsPerReq)).toFixed(1)} µs/req, other CPU ${(median(ws.map((w) => w.otherCpu)) * 100).toFixed(0)}%${errors ? `, ${errors} errors` : ''})`;
+      });
       log(`    round ${round}: ${line.join(', ')}`);
       const on = servers.find((s) => s.name === 'all')!;
       const metricsText = await (await fetch(`${on.url}/metrics`)).text();
@@ -339,9 +363,10 @@ export async function measureMonitoringOverhead(opts: MonitoringOverheadOptions)
     };
   });
   const ratios = configs.filter((c) => c.name !== 'off').map((c): OverheadRatio => {
-    const perRound = of(c.name).map((w) => w.reqPerSec / of('off').find((o) => o.round === w.round)!.reqPerSec);
-    const value = median(perRound);
-    return { name: c.label, config: c.name, value, perRound, target: c.target, pass: c.target === undefined ? undefined : value >= c.target };
+    const paired = of(c.name).map((w) => ({ round: w.round, ratio: w.reqPerSec / of('off').find((o) => o.round === w.round && o.cycle === w.cycle)!.reqPerSec }));
+    const value = median(paired.map((p) => p.ratio));
+    const perRound = [...new Set(paired.map((p) => p.round))].map((r) => median(paired.filter((p) => p.round === r).map((p) => p.ratio)));
+    return { name: c.label, config: c.name, value, pairs: paired.length, perRound, target: c.target, pass: c.target === undefined ? undefined : value >= c.target };
   });
   const profile = await profiledWindow(opts, configs.find((c) => c.name === 'capture')!, modelDir, script);
   return { configs, windows, medians, ratios, onServer, profile };
@@ -354,8 +379,8 @@ export function monitoringMarkdown(m: MonitoringOverhead): string {
     const flags = m.configs.find((c) => c.name === x.config)!.flags.join(' ');
     out.push(`| ${x.config} | \`${flags}\` | ${Math.round(x.reqPerSec).toLocaleString('en-US')} | ${x.p99Ms.toFixed(2)} | ${x.cpuUsPerReq.toFixed(1)} | ${x.mainUsPerReq.toFixed(1)} | ${x.batch.toFixed(1)} | ${(x.otherCpu * 100).toFixed(0)}% |`);
   }
-  out.push('', '| ratio (median of per-round ratios) | value | per round | target | |', '|---|--:|---|--:|---|');
-  for (const r of m.ratios) out.push(`| ${r.name} | ${r.value.toFixed(3)}× | ${r.perRound.map((x) => x.toFixed(3)).join(' ')} | ${r.target === undefined ? '' : `≥ ${r.target}×`} | ${r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL'} |`);
+  out.push('', '| ratio (median of the paired windows) | value | pairs | per round (medians) | target | |', '|---|--:|--:|---|--:|---|');
+  for (const r of m.ratios) out.push(`| ${r.name} | ${r.value.toFixed(3)}× | ${r.pairs} | ${r.perRound.map((x) => x.toFixed(3)).join(' ')} | ${r.target === undefined ? '' : `≥ ${r.target}×`} | ${r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL'} |`);
   if (m.profile) out.push('', profileLine(m.profile));
   return out.join('\n');
 }

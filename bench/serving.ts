@@ -113,7 +113,7 @@ if (argv.help) {
   --only NAME    bench one model: small (64→256→256→10) or heavy (512→2048→2048→1000);
                  monitoring: only the monitoring overhead section
   --skip-berth   baselines only (in-process + naive), e.g. before berth is built
-  --skip-monitoring  leave out the monitoring overhead section (small model, ~5 minutes)
+  --skip-monitoring  leave out the monitoring overhead section (small model, ~7 minutes)
   --keep         keep the generated model repository and wrk scripts
   --wait-idle S  shared machine: before each target wait up to S seconds while other processes
                  keep the CPU busy, and re-measure (twice at most) a target they disturbed
@@ -146,11 +146,12 @@ if (withBerth && !existsSync(BERTH_CLI)) {
 }
 
 // REST binary and gRPC run in `pairedRounds` alternating windows of `pairedSec` each. The
-// monitoring section judges a 3% difference on a machine where one window differs from the next
-// by a few percent: it takes 9 rounds (a median of 9 paired ratios), each on fresh server processes.
+// monitoring section judges a 3% difference on a machine where one second differs from the next
+// by ±10%: 6 rounds of fresh server processes, each warmed up for 8 s, then 6 cycles of 1-s
+// windows per configuration (a median of 36 paired ratios; monitoring-overhead.ts).
 const TIMING = argv.quick
-  ? { warmSec: 1, measureSec: 3, inprocWarmSec: 0.5, inprocSec: 2, pairedRounds: 2, pairedSec: 3, monitoring: { rounds: 3, seconds: 3, warmSec: 1 } }
-  : { warmSec: 2, measureSec: 10, inprocWarmSec: 1, inprocSec: 5, pairedRounds: 5, pairedSec: 5, monitoring: { rounds: 9, seconds: 4, warmSec: 1 } };
+  ? { warmSec: 1, measureSec: 3, inprocWarmSec: 0.5, inprocSec: 2, pairedRounds: 2, pairedSec: 3, monitoring: { rounds: 2, cycles: 3, seconds: 1, warmSec: 3 } }
+  : { warmSec: 2, measureSec: 10, inprocWarmSec: 1, inprocSec: 5, pairedRounds: 5, pairedSec: 5, monitoring: { rounds: 6, cycles: 6, seconds: 1, warmSec: 8 } };
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -944,11 +945,11 @@ async function main(): Promise<void> {
 
     // (d) monitoring overhead (issue #6), small model
     if (withBerth && !argv['skip-monitoring'] && (onlyMonitoring || models.some((m) => m.name === 'small'))) {
-      const { rounds, seconds, warmSec } = TIMING.monitoring;
-      console.log(`\n[monitoring overhead] small MLP, binary tensors, wrk -t${WRK_THREADS} -c${CONNECTIONS}; ${rounds} rounds × 4 fresh servers × ${seconds}s (+${warmSec + 1}s warm-up)`);
+      const { rounds, cycles, seconds, warmSec } = TIMING.monitoring;
+      console.log(`\n[monitoring overhead] small MLP, binary tensors, wrk -t${WRK_THREADS} -c${CONNECTIONS}; ${rounds} rounds of 4 fresh servers (${warmSec}s warm-up each), ${cycles} cycles of ${seconds}s windows per round`);
       try {
         await waitIdle('monitoring overhead');
-        monitoring = await measureMonitoringOverhead({ cli: [BERTH_CLI], cwd: ROOT, workDir, wrk: WRK, rounds, seconds, warmSec });
+        monitoring = await measureMonitoringOverhead({ cli: [BERTH_CLI], cwd: ROOT, workDir, wrk: WRK, rounds, cycles, seconds, warmSec });
         for (const x of monitoring.medians) {
           console.log(`  ${x.config.padEnd(8)} ${fmt(x.reqPerSec).padStart(7)} req/s  p99 ${fmtMs(x.p99Ms)} ms  server CPU ${x.cpuUsPerReq.toFixed(1)} µs/req (main thread ${x.mainUsPerReq.toFixed(1)})  batch ${x.batch.toFixed(1)}  other CPU ${pct(x.otherCpu)}`);
         }
@@ -975,7 +976,7 @@ async function main(): Promise<void> {
   }
   for (const r of monitoring?.ratios ?? []) {
     const verdict = r.target === undefined ? '(reported, no target)' : `(target ≥ ${r.target}×) ${r.pass ? 'PASS' : 'FAIL'}`;
-    console.log(`small  ${r.name.padEnd(48)} ${`${r.value.toFixed(3)}×`.padStart(7)}  ${verdict}  rounds ${r.perRound.map((x) => x.toFixed(3)).join(' ')}`);
+    console.log(`small  ${r.name.padEnd(48)} ${`${r.value.toFixed(3)}×`.padStart(7)}  ${verdict}  ${r.pairs} pairs; per round ${r.perRound.map((x) => x.toFixed(3)).join(' ')}`);
   }
   // The issues' targets in their own words.
   const grpcHeavy = ratios.find((q) => q.model === 'heavy' && q.name.startsWith('berth grpc'));
