@@ -107,6 +107,19 @@ describe('feedback tracker', () => {
     assert.deepEqual([n.unmatched, n.matched, n.correct], [['o9', 'r13'], 2, 2]);
   });
 
+  test('ids are matched exactly: near-identical, long and non-ASCII ids do not stand in for each other', () => {
+    // the ring keeps two 32-bit hashes of each id, not the id: ids that differ by one character,
+    // by order, or only beyond the first kilobyte must still find their own prediction and no other
+    const t = new FeedbackTracker({ indexSize: 1000 });
+    const long = 'x'.repeat(2000);
+    const ids = ['ab', 'ba', 'a', 'b', 'é', 'e\u0301', '👍', `${long}1`, `${long}2`, '', ' ab'];
+    ids.forEach((id, i) => t.recordPrediction(scores(id || 'empty', [[i % 2, 1 - (i % 2)]])));
+    const r = t.submit('m', ids.filter((id) => id !== '').map((id) => ({ id, label: ids.indexOf(id) % 2 === 0 ? 1 : 0 })));
+    assert.deepEqual([r.matched, r.correct, r.unmatched], [ids.length - 1, ids.length - 1, []]);
+    const none = t.submit('m', [{ id: 'abc', label: 0 }, { id: `${long}3`, label: 0 }, { id: 'e', label: 0 }, { id: 'A', label: 0 }]);
+    assert.deepEqual(none.unmatched, ['abc', `${long}3`, 'e', 'A']);
+  });
+
   test('request bodies: single, batch, bare array', () => {
     assert.deepEqual(parseFeedbackBody({ id: 'a', label: 1 }), [{ id: 'a', label: 1 }]);
     assert.deepEqual(parseFeedbackBody({ feedback: [{ id: 'a', label: 1 }] }), [{ id: 'a', label: 1 }]);
