@@ -314,10 +314,10 @@ export async function measureMonitoringOverhead(opts: MonitoringOverheadOptions)
       for (const r of started) if (r.status === 'fulfilled') servers.push(r.value);
       const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
-      // Warm-up to the steady state a long-running server is in: the JIT settled, and the
-      // feedback index's ring of the last 100 000 predictions full. While the ring fills its
-      // entries are promoted and the heap grows (a new process ran at 4-10k req/s in its first
-      // second and 14-16k from its third), which shorter warm-ups left inside the windows.
+      // Warm-up to the steady state a long-running server is in: the JIT settled, the heap
+      // grown, the feedback index's ring of the last 100 000 predictions full (a new process ran
+      // at 4-6k req/s in its first second and 14-16k from its third), which shorter warm-ups
+      // left inside the windows.
       for (const s of servers) await runWrk({ url: `${s.url}/v2/models/${MODEL}/infer`, script, connections: CONNECTIONS, threads: WRK_THREADS, wrkPath: opts.wrk, durationSec: opts.warmSec });
       // the order rotates by round and reverses every cycle, so no configuration is always
       // measured first or last, or always right after the same one
