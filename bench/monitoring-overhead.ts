@@ -27,7 +27,7 @@ import { freePort, median, sleep } from './common.js';
 import { dirname, join } from 'node:path';
 import { mulberry32, uniform, writeMlp } from './models.js';
 import { profileShare, type CpuProfile, type ProfileShare } from './profile-share.js';
-import { runWrk, writeWrkScript } from './wrk.js';
+import { runWrk, writeWrkScript, type WrkResult } from './wrk.js';
 
 export const MONITORING_TARGET = 0.97;
 /** The capture rate of the "on" server: a realistic setting (the serve default is 0, off). */
@@ -203,17 +203,20 @@ async function executionCounts(url: string, model: string): Promise<{ rows: numb
   return { rows: body.model_stats[0]!.inference_count, executions: body.model_stats[0]!.execution_count };
 }
 
+/** The section's load on one server: wrk with its connections and threads, for `seconds`. */
+function load(s: BerthProcess, model: string, script: string, wrk: string, seconds: number): Promise<WrkResult> {
+  return runWrk({ url: `${s.url}/v2/models/${model}/infer`, script, connections: CONNECTIONS, threads: WRK_THREADS, wrkPath: wrk, durationSec: seconds });
+}
+
 /** One wrk window against one server, with its CPU accounting from /proc. */
-export async function measureWindow(s: BerthProcess, model: string, script: string, wrk: string, seconds: number, warmSec: number, round: number, cycle = 0): Promise<OverheadWindow> {
-  const base = { url: `${s.url}/v2/models/${model}/infer`, script, connections: CONNECTIONS, threads: WRK_THREADS, wrkPath: wrk };
-  if (warmSec > 0) await runWrk({ ...base, durationSec: warmSec });
+export async function measureWindow(s: BerthProcess, model: string, script: string, wrk: string, seconds: number, round: number, cycle: number): Promise<OverheadWindow> {
   const pid = s.proc.pid!;
   const e0 = await executionCounts(s.url, model);
   const t0 = statTicks(`/proc/${pid}/stat`);
   const m0 = statTicks(`/proc/${pid}/task/${pid}/stat`);
   const own0 = statTicks('/proc/self/stat', true);
   const c0 = cpuTimes();
-  const r = await runWrk({ ...base, durationSec: seconds });
+  const r = await load(s, model, script, wrk, seconds);
   const t1 = statTicks(`/proc/${pid}/stat`);
   const m1 = statTicks(`/proc/${pid}/task/${pid}/stat`);
   const own1 = statTicks('/proc/self/stat', true);
@@ -267,14 +270,13 @@ async function profiledWindow(opts: MonitoringOverheadOptions, c: OverheadConfig
   rmSync(profDir, { recursive: true, force: true });
   const main = opts.cli[opts.cli.length - 1]!;
   const s = await startBerthProcess(`${c.name}-profiled`, { cli: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, ...opts.cli], cwd: opts.cwd, home: join(opts.workDir, `home-profiled-${c.name}`), modelDir, flags: c.flags });
-  const base = { url: `${s.url}/v2/models/${MODEL}/infer`, script, connections: CONNECTIONS, threads: WRK_THREADS, wrkPath: opts.wrk };
   let from: number;
   let to: number;
   let reqPerSec: number;
   try {
-    await runWrk({ ...base, durationSec: opts.warmSec });
+    await load(s, MODEL, script, opts.wrk, opts.warmSec);
     from = Number(process.hrtime.bigint() / 1000n);
-    reqPerSec = (await runWrk({ ...base, durationSec: PROFILE_SEC })).requestsPerSec;
+    reqPerSec = (await load(s, MODEL, script, opts.wrk, PROFILE_SEC)).requestsPerSec;
     to = Number(process.hrtime.bigint() / 1000n);
   } finally {
     await s.stop();
@@ -318,22 +320,17 @@ export async function measureMonitoringOverhead(opts: MonitoringOverheadOptions)
       // grown, the feedback index's ring of the last 100 000 predictions full (a new process ran
       // at 4-6k req/s in its first second and 14-16k from its third), which shorter warm-ups
       // left inside the windows.
-      for (const s of servers) await runWrk({ url: `${s.url}/v2/models/${MODEL}/infer`, script, connections: CONNECTIONS, threads: WRK_THREADS, wrkPath: opts.wrk, durationSec: opts.warmSec });
+      for (const s of servers) await load(s, MODEL, script, opts.wrk, opts.warmSec);
       // the order rotates by round and reverses every cycle, so no configuration is always
       // measured first or last, or always right after the same one
       const shift = (round - 1) % servers.length;
       const rotated = [...servers.slice(shift), ...servers.slice(0, shift)];
-      const byConfig = new Map<string, OverheadWindow[]>();
       for (let cycle = 1; cycle <= opts.cycles; cycle++) {
         const order = cycle % 2 === 1 ? rotated : [...rotated].reverse();
-        for (const s of order) {
-          const w = await measureWindow(s, MODEL, script, opts.wrk, opts.seconds, 0, round, cycle);
-          windows.push(w);
-          byConfig.set(s.name, [...(byConfig.get(s.name) ?? []), w]);
-        }
+        for (const s of order) windows.push(await measureWindow(s, MODEL, script, opts.wrk, opts.seconds, round, cycle));
       }
       const line = servers.map((s) => {
-        const ws = byConfig.get(s.name)!;
+        const ws = windows.filter((w) => w.round === round && w.config === s.name);
         const errors = ws.reduce((n, w) => n + w.errors, 0);
         return `${s.name} ${median(ws.map((w) => w.reqPerSec)).toFixed(0)} req/s (main ${median(ws.map((w) => w.mainUsPerReq)).toFixed(1)} µs/req, other CPU ${(median(ws.map((w) => w.otherCpu)) * 100).toFixed(0)}%${errors ? `, ${errors} errors` : ''})`;
       });
