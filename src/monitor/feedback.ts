@@ -221,7 +221,6 @@ export class FeedbackTracker {
   private readonly slotPredicted: (Top1 | undefined)[];
   private readonly slotAt: Float64Array;
   private readonly slotLabelled: Uint8Array;
-  private next = 0;
   private recorded = 0;
   /** predictions recorded before this one are in the id index (see slotOf) */
   private indexedUpTo = 0;
@@ -267,8 +266,7 @@ export class FeedbackTracker {
       this.index.set(record.model, byId);
     }
     // the id goes into byId when labels next arrive (slotOf), not on the serving path
-    const slot = this.next;
-    this.next = slot + 1 === this.indexSize ? 0 : slot + 1;
+    const slot = this.recorded % this.indexSize; // catchUp relies on prediction n being in slot n mod size
     this.recorded++;
     this.slotMap[slot] = byId;
     hashId(record.requestId);
