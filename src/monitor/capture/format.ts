@@ -120,8 +120,13 @@ function headerTail(tails: HeaderTails | undefined, r: CapturedRecord, blobs: re
 export function appendRecord(sink: RecordSink, r: CapturedRecord): void {
   const blobs: Uint8Array[] = [];
   let payload = 0;
-  for (const t of r.inputs) payload += blobs[blobs.push(tensorBytes(t)) - 1]!.byteLength;
-  for (const t of r.outputs) payload += blobs[blobs.push(tensorBytes(t)) - 1]!.byteLength;
+  for (const tensors of [r.inputs, r.outputs]) {
+    for (const t of tensors) {
+      const bytes = tensorBytes(t);
+      blobs.push(bytes);
+      payload += bytes.byteLength;
+    }
+  }
   const head = `{"t":${number(r.time)},"m":${quoteName(r.model)},"v":${quoteName(r.version)},"id":${quote(r.requestId)},`;
   const tail = headerTail(sink.tails, r, blobs);
   const room = 8 + head.length * 3 + tail.length + payload; // UTF-8 takes at most 3 bytes per UTF-16 unit

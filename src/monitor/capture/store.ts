@@ -6,8 +6,8 @@
  * The hot path decides whether to sample (a countdown to the next sample, drawn geometrically),
  * copies a sampled request's inputs as it enters the service (monitoring.ts), and encodes the
  * record into a byte buffer as the request completes; appending to the segment file runs in
- * batches from a timer, and the written buffer is reused for the records after next. Only bytes wait for that timer:
- * records kept as objects (tensors, arrays, header) until a flush 200 ms later survived
+ * batches from a timer, and the written buffer is reused for the records after next. Only
+ * bytes wait for that timer: records kept as objects (tensors, arrays, header) until a flush 200 ms later survived
  * young-generation GCs and got promoted, which made capture at 10% cost ~0.9 µs per request
  * of the serving thread, mostly in the garbage collector (measured on the small bench MLP).
  * Segments are named `<first record ms>-<pid>-<n>.bcap` so name order is time order; once the
