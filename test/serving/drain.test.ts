@@ -32,7 +32,10 @@ describe('berth serve (the CLI process)', { skip: existsSync(CLI) ? false : 'dis
     const inflight = postJson(`${url}/v2/models/slow/infer`, { inputs: [{ name: 'input', shape: [rows, 512], datatype: 'FP32', data: new Array(rows * 512).fill(1) }] });
     await new Promise((r) => setTimeout(r, 300)); // let the request reach the worker
     child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 50));
+    // probe readiness once the server has taken the signal: a fixed 50 ms was not always enough
+    // on a loaded machine, where the event loop can still be parsing the large request body
+    const deadline = Date.now() + 10_000;
+    while (!/draining/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     const ready = await fetch(`${url}/v2/health/ready`).then((r) => r.status, () => 'closed');
     const answer = await inflight;
     const [code] = (await exited) as [number | null];
