@@ -13,8 +13,10 @@ export function registerInspect(program: Command): void {
     .action(async (path: string, opts: { json?: boolean }) => {
       try {
         // External data is not needed for a summary (sizes come from the references), so big
-        // side files are never read.
-        const [model, info] = await Promise.all([loadModel(path, { externalData: false }), stat(path)]);
+        // side files are never read. The model first: run together, a missing file's raw stat
+        // error could win the race over loadModel's "no such file" message.
+        const model = await loadModel(path, { externalData: false });
+        const info = await stat(path);
         const summary = inspectModel(model, { fileBytes: info.size });
         process.stdout.write(opts.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary));
       } catch (err) {
