@@ -38,26 +38,35 @@ function skipSpace(text: string, pos: number): number {
   }
 }
 
-/** The end of the (syntactically plausible) value at `pos`; strings and brackets tracked. */
+const STRUCTURE = /["[\]{}]/g;
+const DELIMITER = /[\s,\]}]/g;
+
+/**
+ * The end of the (syntactically plausible) value at `pos`, strings and brackets tracked. The
+ * search for the next quote or bracket is a regular expression, so the digits of a large data
+ * array are passed over in native code.
+ */
 function skipValue(text: string, pos: number): number {
-  let depth = 0;
-  const n = text.length;
-  while (pos < n) {
-    const c = text.charCodeAt(pos);
-    if (c === 34) {
-      pos = stringEnd(text, pos).end;
-      if (depth === 0) return pos;
-      continue;
-    }
-    if (c === 91 || c === 123) depth++;
-    else if (c === 93 || c === 125) {
-      if (depth === 0) return pos;
-      depth--;
-      if (depth === 0) return pos + 1;
-    } else if (depth === 0 && (c === 44 || c === 32 || c === 10 || c === 13 || c === 9)) return pos;
-    pos++;
+  const first = text.charCodeAt(pos);
+  if (first === 34) return stringEnd(text, pos).end;
+  if (first !== 91 && first !== 123) {
+    DELIMITER.lastIndex = pos;
+    return DELIMITER.exec(text) ? DELIMITER.lastIndex - 1 : text.length;
   }
-  return pos;
+  let depth = 0;
+  STRUCTURE.lastIndex = pos;
+  for (;;) {
+    const m = STRUCTURE.exec(text);
+    if (!m) return text.length;
+    const c = text.charCodeAt(m.index);
+    if (c === 34) {
+      STRUCTURE.lastIndex = stringEnd(text, m.index).end;
+    } else if (c === 91 || c === 123) {
+      depth++;
+    } else if (--depth === 0) {
+      return m.index + 1;
+    }
+  }
 }
 
 function keyAt(text: string, pos: number): { key: string; end: number } {
@@ -175,12 +184,18 @@ function cut(text: string, spans: Map<number, DataSpan>): string {
 
 type Out = Exclude<NumericArray, BigInt64Array | BigUint64Array> | BigInt64Array | BigUint64Array;
 
+/** Whether 64-bit integers can be written as two 32-bit halves, low half first. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
- * Converts one data value (text[start, end)) for a numeric or BOOL datatype, or returns
- * undefined when it is not the plain valid case (the caller then takes the general path).
+ * Converts one data value (text[start, end)) for a numeric or BOOL datatype. Returns undefined
+ * when it is not the plain valid case (the caller then takes the general path), and null for
+ * float data written with more than 15 significant digits (what Python's json writes for
+ * float32 values widened to double): each such token costs a slice and Number() here, and
+ * JSON.parse of the span followed by {@link floatsFromParsed} is faster.
  * `expected` (the element count of the declared shape) sizes the array.
  */
-export function scanNumericData(text: string, start: number, end: number, datatype: Datatype, expected: number): NumericArray | undefined {
+export function scanNumericData(text: string, start: number, end: number, datatype: Datatype, expected: number): NumericArray | undefined | null {
   if (datatype === 'BYTES' || datatype === 'FP16') return undefined;
   const range = INT_RANGES[datatype];
   const isInteger = range !== undefined;
@@ -190,7 +205,11 @@ export function scanNumericData(text: string, start: number, end: number, dataty
   const isBool = datatype === 'BOOL';
   const Ctor = DATATYPES[datatype].array!;
   let out = new Ctor(Math.max(1, Math.min(expected, ((end - start) >> 1) + 1))) as Out;
+  // INT64/UINT64 elements below 2^53 are stored as two int32 halves: no BigInt per element.
+  const halves = wide && LITTLE_ENDIAN;
+  let words = halves ? new Int32Array(out.buffer) : undefined;
   let count = 0;
+  let long = 0; // float tokens that took the slow conversion
   let depth = 0;
   let pos = start;
   for (;;) {
@@ -272,6 +291,7 @@ export function scanNumericData(text: string, start: number, end: number, dataty
             v = scale === 0 ? mantissa : scale > 0 ? mantissa * POW10[scale]! : mantissa / POW10[-scale]!;
             if (negative) v = -v;
           } else {
+            if (significant > 15 && ++long * 4 > count + 16) return null;
             v = Number(text.slice(tokenStart, pos));
           }
           if (isBool && v !== 0 && v !== 1) return undefined;
@@ -289,9 +309,15 @@ export function scanNumericData(text: string, start: number, end: number, dataty
         const grown = new Ctor(out.length * 2) as Out;
         grown.set(out as never);
         out = grown;
+        if (halves) words = new Int32Array(out.buffer);
       }
-      if (wide) (out as BigInt64Array)[count] = big ?? BigInt(v);
-      else {
+      if (wide) {
+        if (big !== undefined || !words) (out as BigInt64Array)[count] = big ?? BigInt(v);
+        else {
+          words[2 * count] = v >>> 0;
+          words[2 * count + 1] = Math.floor(v / 4294967296);
+        }
+      } else {
         out[count] = v;
         if (!isInteger && !Number.isFinite(out[count]!)) return undefined; // overflowed the type
       }
@@ -311,4 +337,41 @@ export function scanNumericData(text: string, start: number, end: number, dataty
       depth--;
     }
   }
+}
+
+/**
+ * FP32/FP64 data already parsed by JSON.parse (nested arrays of numbers) into a typed array in
+ * one tight pass, or undefined when it is not the plain valid case (a non-number, a value the
+ * type cannot hold, more elements than the shape declares, nesting past the limit).
+ */
+export function floatsFromParsed(data: unknown, datatype: 'FP32' | 'FP64', expected: number): Float32Array | Float64Array | undefined {
+  if (!Array.isArray(data)) return undefined;
+  const out = datatype === 'FP32' ? new Float32Array(expected) : new Float64Array(expected);
+  let count = 0;
+  const arrays: unknown[][] = [data];
+  const next: number[] = [0];
+  while (arrays.length > 0) {
+    const top = arrays.length - 1;
+    const array = arrays[top]!;
+    let i = next[top]!;
+    const n = array.length;
+    for (; i < n; i++) {
+      const v = array[i];
+      if (typeof v !== 'number') break;
+      if (count === expected) return undefined;
+      out[count++] = v;
+    }
+    if (i === n) {
+      arrays.pop();
+      next.pop();
+      continue;
+    }
+    const v = array[i];
+    if (!Array.isArray(v) || arrays.length >= MAX_DEPTH) return undefined;
+    next[top] = i + 1;
+    arrays.push(v);
+    next.push(0);
+  }
+  for (let i = 0; i < count; i++) if (!Number.isFinite(out[i]!)) return undefined;
+  return count === expected ? out : out.slice(0, count);
 }

@@ -11,7 +11,7 @@ import type { InferRequest, InferResponse, Parameters, TensorMetadata } from '..
 import { toJson } from './json-tensors.js';
 import { fromJson } from './json-decode.js';
 import { JsonSyntaxError, parseJsonExact } from './json-exact.js';
-import { locateInputData, scanNumericData, type DataSpan } from './json-scan.js';
+import { floatsFromParsed, locateInputData, scanNumericData, type DataSpan } from './json-scan.js';
 import { parseRequestHeader } from './v2-request-header.js';
 
 /** Length of the JSON header, from Inference-Header-Content-Length (absent: the whole body). */
@@ -63,9 +63,20 @@ function parseHeader(text: string): { json: unknown; spans?: Map<number, DataSpa
 /** One input's JSON data: straight into a typed array when plain, else parsed and checked. */
 function jsonData(name: string, datatype: Datatype, shape: number[], text: string, span: DataSpan): Tensor['data'] {
   const expected = shape.reduce((a, b) => a * b, 1);
-  const fast = scanNumericData(text, span[0], span[1], datatype, Number.isSafeInteger(expected) ? expected : 1);
+  const capacity = Number.isSafeInteger(expected) ? expected : 1;
+  const fast = scanNumericData(text, span[0], span[1], datatype, capacity);
   if (fast) return fast;
   const slice = text.slice(span[0], span[1]);
+  if (fast === null && (datatype === 'FP32' || datatype === 'FP64')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(slice);
+    } catch {
+      parsed = undefined; // the general path words the error
+    }
+    const floats = parsed === undefined ? undefined : floatsFromParsed(parsed, datatype, capacity);
+    if (floats) return floats;
+  }
   return fromJson(name, datatype, datatype === 'BYTES' ? parseJson(slice) : parseExact(slice));
 }
 
