@@ -222,3 +222,33 @@ function integerOrBad(name: string, datatype: Datatype, index: number, v: number
   if (v < Number(range[0]) || v > Number(range[1])) bad(name, datatype, index, v, notInRange(datatype));
   return v;
 }
+
+/**
+ * Whether a parsed JSON value nests arrays/objects deeper than `limit` levels, checked with an
+ * explicit stack. For bodies that are kept and serialised again later (admin requests, config
+ * overrides): JSON.stringify recurses, so a 100 000-deep value accepted now is a stack overflow
+ * on some later read.
+ */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  while (values.length > 0) {
+    const v = values.pop();
+    const depth = depths.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= limit) return true;
+    const children = Array.isArray(v) ? v : Object.values(v);
+    for (const child of children) {
+      if (typeof child === 'object' && child !== null) {
+        values.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
+
+/** Refuses (400) a request body nested deeper than Triton's limit. */
+export function checkBodyDepth(value: unknown, what = 'request body'): void {
+  if (nestedDeeperThan(value, MAX_DEPTH)) throw invalidArgument(`${what} is nested deeper than ${MAX_DEPTH} levels`);
+}
