@@ -4,11 +4,11 @@
 //
 //   node --import tsx bench/json-decode.ts
 import { decodeInferRequest } from '../src/http/v2-codec.js';
-import { fromJson } from '../src/http/json-tensors.js';
+import { fromJson } from '../src/http/json-decode.js';
 import { parseRequestHeader } from '../src/http/v2-request-header.js';
 import type { Datatype } from '../src/core/tensor.js';
 
-/** The decoder before the scanner: JSON.parse, the header check, then element conversion. */
+/** Without the scanner: JSON.parse, the header check, then the general element conversion. */
 function baseline(body: Buffer): unknown {
   const req = parseRequestHeader(JSON.parse(body.toString('utf8')));
   return req.inputs.map((input) => fromJson(input.name, input.datatype as Datatype, input.data));
