@@ -6,13 +6,13 @@ import { invalidArgument } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import type { InferResponse, TensorMetadata } from '../core/types.js';
 import { nest, toJson } from './json-tensors.js';
-import { INT_RANGES, fromJson, nestedShape } from './json-decode.js';
+import { ExactNumber, INT_RANGES, fromJson, nestedShape } from './json-decode.js';
 import { JsonSyntaxError, parseJsonExact } from './json-exact.js';
 
 type Columns = Map<string, unknown[]>;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof ExactNumber);
 }
 
 /** Gathers per-input lists of rows from either request format. */

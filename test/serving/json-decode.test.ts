@@ -57,6 +57,14 @@ describe('JSON integers are exact', () => {
     assert.deepEqual(tensors[0]!.shape, [1, 3]);
   });
 
+  test('V1 rows that are bare big integers are values, not objects', () => {
+    const scalars: TensorMetadata[] = [{ name: 'x', datatype: 'UINT64', shape: [-1] }];
+    const tensors = decodePredictRequest(Buffer.from('{"instances": [18446744073709551615, 9007199254740993, 1]}'), scalars);
+    assert.deepEqual(tensors[0]!.data, new BigUint64Array([18446744073709551615n, 9007199254740993n, 1n]));
+    const columnar = decodePredictRequest(Buffer.from('{"inputs": {"x": [9007199254740993]}}'), scalars);
+    assert.deepEqual(columnar[0]!.data, new BigUint64Array([9007199254740993n]));
+  });
+
   test('exactInteger reads the decimal value, not a double', () => {
     assert.equal(exactInteger('9007199254740993'), 9007199254740993n);
     assert.equal(exactInteger('-0.000'), 0n);
