@@ -264,3 +264,38 @@ describe('the scanner gives bit-identical arrays', () => {
     }
   });
 });
+
+describe('the data locator follows JSON.parse on any request layout', () => {
+  test('random whitespace, key order, escaped keys, duplicate keys and decoy strings', () => {
+    const ws = (): string => pick(['', ' ', '\n', '\t ', '\r\n  ']);
+    const decoys = ['"data"', '"[1,2]"', '"\\"]}"', '"inputs"', '"\\u0064ata"', '{"data":[9,9]}', '[[["x"]]]', 'null', '-1.5e3'];
+    for (let n = 0; n < 300; n++) {
+      const count = 1 + Math.floor(rand() * 3);
+      const inputs: string[] = [];
+      const expected: number[][] = [];
+      for (let i = 0; i < count; i++) {
+        const values = Array.from({ length: 1 + Math.floor(rand() * 5) }, () => Number((rand() * 100 - 50).toFixed(3)));
+        expected.push(values);
+        const dataKey = pick(['"data"', '"d\\u0061ta"', '"\\u0064\\u0061\\u0074\\u0061"']);
+        const fields = [`"name"${ws()}:${ws()}"in${i}"`, `"shape":[${values.length}]`, `"datatype":${ws()}"FP64"`, `"note":${pick(decoys)}`];
+        for (let k = fields.length - 1; k > 0; k--) {
+          const j = Math.floor(rand() * (k + 1));
+          [fields[k], fields[j]] = [fields[j]!, fields[k]!];
+        }
+        // an earlier "data" key is overridden by the real one (JSON.parse: the last key wins)
+        const realAt = Math.floor(rand() * (fields.length + 1));
+        fields.splice(realAt, 0, `${dataKey}:${ws()}[${values.map((v) => `${ws()}${v}${ws()}`).join(',')}]`);
+        if (rand() < 0.3) fields.splice(Math.floor(rand() * (realAt + 1)), 0, `"data":${ws()}[${pick(decoys)}]`);
+        inputs.push(`${ws()}{${ws()}${fields.join(`${ws()},${ws()}`)}${ws()}}`);
+      }
+      const top = [`"inputs":${ws()}[${inputs.join(',')}]`, `"id":${ws()}"r\\"${n}"`, `"x":${pick(decoys)}`];
+      if (rand() < 0.2) top.unshift('"inputs":[{"name":"decoy","shape":[1],"datatype":"FP32","data":[7]}]');
+      const text = `${ws()}{${ws()}${top.join(`${ws()},${ws()}`)}${ws()}}${ws()}`;
+      const reference = JSON.parse(text) as { inputs: { data: number[] }[] };
+      assert.deepEqual(reference.inputs.map((i) => i.data), expected, text);
+      const decoded = decodeInferRequest(Buffer.from(text), undefined, 'm', undefined, () => []);
+      assert.deepEqual(decoded.inputs.map((t) => Array.from(t.data as Float64Array)), expected, text);
+      assert.equal(decoded.id, `r"${n}`);
+    }
+  });
+});
