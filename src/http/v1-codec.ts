@@ -60,13 +60,21 @@ function columns(body: unknown, inputs: readonly TensorMetadata[]): Columns {
 }
 
 /**
+ * A number that JSON.parse may not read exactly as an integer has 16 or more digits (a point
+ * may sit among them) or an exponent. Text without either (also inside strings, which only
+ * makes this err on the safe side) parses exactly.
+ */
+const MAYBE_INEXACT = /\d(?:\.?\d){15}|\d[eE]/;
+
+/**
  * Parses a V1 body. JSON.parse rounds integers to doubles, so a model with an integer input
- * gets the exact parser (the body's integers then arrive as their exact values); float and
- * BYTES models keep JSON.parse, whose doubles are exactly what they need.
+ * gets the exact parser when the body has a number JSON.parse could misread (the body's
+ * integers then arrive as their exact values); otherwise, and for float and BYTES models,
+ * JSON.parse, whose doubles are exactly what they need.
  */
 export function parsePredictBody(body: Buffer, inputs: readonly TensorMetadata[]): unknown {
   const text = body.toString('utf8');
-  const exact = inputs.some((meta) => INT_RANGES[meta.datatype] !== undefined);
+  const exact = inputs.some((meta) => INT_RANGES[meta.datatype] !== undefined) && MAYBE_INEXACT.test(text);
   try {
     return exact ? parseJsonExact(text) : JSON.parse(text);
   } catch (err) {

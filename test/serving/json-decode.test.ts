@@ -103,6 +103,10 @@ describe('values a datatype cannot hold are a 400 naming the input and element',
   test('V1 refuses the same way', () => {
     assert.throws(() => decodePredictRequest(Buffer.from('{"instances": [[0, 1e300, 1]]}'), meta('INT64')), /input 'x' \(INT64\) element 1 is not an integer in .*: 1e300/);
     assert.throws(() => decodePredictRequest(Buffer.from('{"instances": [[0, 1, 300]]}'), meta('UINT8')), /element 2 is not an integer in \[0, 255\]: 300/);
+    // JSON.parse reads these as the integers 123456789012 and 1: the exact parser is chosen
+    assert.throws(() => decodePredictRequest(Buffer.from('{"instances": [[0, 123456789012.0000001, 1]]}'), meta('INT64')), /element 1 is not an integer in .*: 123456789012\.0000001$/);
+    assert.throws(() => decodePredictRequest(Buffer.from('{"instances": [[1.0000000000000001, 0, 1]]}'), meta('INT32')), /element 0 is not an integer in .*: 1\.0000000000000001$/);
+    assert.throws(() => decodePredictRequest(Buffer.from('{"instances": [[0, 1, 2.5]]}'), meta('INT32')), /element 2 is not an integer in .*: 2\.5$/);
   });
 
   test('a refused element is described without serialising what it nests', () => {
