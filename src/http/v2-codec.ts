@@ -63,7 +63,9 @@ function parseHeader(text: string): { json: unknown; spans?: Map<number, DataSpa
 /** One input's JSON data: straight into a typed array when plain, else parsed and checked. */
 function jsonData(name: string, datatype: Datatype, shape: number[], text: string, span: DataSpan): Tensor['data'] {
   const expected = shape.reduce((a, b) => a * b, 1);
-  const capacity = Number.isSafeInteger(expected) ? expected : 1;
+  // The declared shape sizes the array, but never beyond what the text can hold: a shape of
+  // [1e9] with three numbers must not allocate a billion elements.
+  const capacity = Number.isSafeInteger(expected) ? Math.min(expected, ((span[1] - span[0]) >> 1) + 1) : 1;
   const fast = scanNumericData(text, span[0], span[1], datatype, capacity);
   if (fast) return fast;
   const slice = text.slice(span[0], span[1]);

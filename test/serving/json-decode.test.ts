@@ -261,6 +261,16 @@ describe('the scanner gives bit-identical arrays', () => {
     });
   }
 
+  test('a shape that claims far more elements than the text holds allocates only what is there', () => {
+    const long = Array.from({ length: 8 }, (_, i) => String(Math.fround(0.1 * (i + 1)))).join(',');
+    for (const datatype of ['FP32', 'FP64', 'INT64']) {
+      const row = datatype === 'INT64' ? '[1,2,3,4,5,6,7,8]' : `[${long}]`;
+      const data = decode(datatype, row, [4_000_000_000]);
+      assert.equal((data as Float32Array).length, 8);
+      assert.ok((data as Float32Array).buffer.byteLength <= 8 * 8 * 2, `${datatype}: ${(data as Float32Array).buffer.byteLength} bytes`);
+    }
+  });
+
   test('small integer and BOOL types agree with the general path', () => {
     for (const [datatype, row] of [['INT8', '[-128, 127, 0, -0, 1e2]'], ['UINT16', '[0, 65535, 6.5535e4]'], ['INT32', '[[-2147483648], [2147483647]]'], ['UINT32', '[4294967295, 0]'], ['BOOL', '[true, false, 1, 0, 1.0]']] as const) {
       const data = decode(datatype, row, [JSON.parse(row).flat().length]);
