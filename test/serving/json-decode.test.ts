@@ -196,6 +196,9 @@ function floatToken(wide: boolean): string {
   }
 }
 
+const NUMPY = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
+const needsNumpy = NUMPY ? {} : { skip: 'python3 with numpy is not available' };
+
 /** Python's json (ints read as floats, so -0 stays -0) and numpy: the bytes of the array. */
 function pythonBytes(datatype: 'FP32' | 'FP64' | 'INT64' | 'UINT64', texts: string[]): Buffer[] {
   const dtype = { FP32: 'float32', FP64: 'float64', INT64: 'int64', UINT64: 'uint64' }[datatype];
@@ -213,7 +216,7 @@ const bytesOf = (data: TensorData): Buffer => {
 
 describe('the scanner gives bit-identical arrays', () => {
   for (const datatype of ['FP32', 'FP64'] as const) {
-    test(`${datatype}: random tokens equal numpy's arrays and JSON.parse + Math.fround/Number`, () => {
+    test(`${datatype}: random tokens equal numpy's arrays and JSON.parse + Math.fround/Number`, needsNumpy, () => {
       const rows: string[] = [];
       const shapes: number[][] = [];
       for (let r = 0; r < 300; r++) {
@@ -241,7 +244,7 @@ describe('the scanner gives bit-identical arrays', () => {
   }
 
   for (const datatype of ['INT64', 'UINT64'] as const) {
-    test(`${datatype}: random integers (up to the extremes) equal numpy's arrays`, () => {
+    test(`${datatype}: random integers (up to the extremes) equal numpy's arrays`, needsNumpy, () => {
       const lo = datatype === 'INT64' ? -(2n ** 63n) : 0n;
       const span = 2n ** 64n;
       const rows: string[] = [];
