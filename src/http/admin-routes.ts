@@ -30,6 +30,7 @@ import type { RegistrySync } from '../serving/registry-sync.js';
 import { PRODUCTION_ALIAS } from '../serving/registry-sync.js';
 import { actorOf } from './auth.js';
 import { sendError } from './errors.js';
+import { checkBodyDepth } from './json-decode.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -238,9 +239,11 @@ async function adminApi(api: FastifyInstance, deps: AdminDeps): Promise<void> {
     readLimited(payload, jsonLimit).then((buf) => {
       if (buf.length === 0) return done(null, undefined);
       try {
-        done(null, JSON.parse(buf.toString('utf8')));
+        const body: unknown = JSON.parse(buf.toString('utf8'));
+        checkBodyDepth(body);
+        done(null, body);
       } catch (err) {
-        done(invalidArgument(`request body is not valid JSON: ${(err as Error).message}`), undefined);
+        done(err instanceof BerthError ? err : invalidArgument(`request body is not valid JSON: ${(err as Error).message}`), undefined);
       }
     }, (err: Error) => done(err, undefined));
   });

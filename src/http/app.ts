@@ -189,13 +189,7 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
       const model = target.slice(0, -':predict'.length);
       const body = bodyOf(request);
       if (body.length === 0) throw invalidArgument('request body is empty; expected {"instances": [...]}');
-      let json: unknown;
-      try {
-        json = JSON.parse(body.toString('utf8'));
-      } catch (err) {
-        throw invalidArgument(`request body is not valid JSON: ${(err as Error).message}`);
-      }
-      const inputs = decodePredictRequest(json, service.resolve(model).inputs);
+      const inputs = decodePredictRequest(body, service.resolve(model).inputs);
       const response = await service.infer({ modelName: model, inputs, signal: abortSignal(reply), protocol: 'v1', id: headerId(request), routeKey: routeKey(request) });
       if (response.requestId) void reply.header('x-request-id', response.requestId);
       return reply.send(encodePredictions(response));

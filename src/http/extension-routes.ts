@@ -7,6 +7,7 @@ import { invalidArgument } from '../core/errors.js';
 import type { InferenceService } from '../core/inference-service.js';
 import type { ModelControl } from '../core/model-control.js';
 import { sendError } from './errors.js';
+import { checkBodyDepth } from './json-decode.js';
 
 interface ModelParams {
   model: string;
@@ -23,6 +24,7 @@ function jsonBody(request: FastifyRequest): Record<string, unknown> {
     throw invalidArgument(`request body is not valid JSON: ${(err as Error).message}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidArgument('request body must be a JSON object');
+  checkBodyDepth(parsed);
   return parsed as Record<string, unknown>;
 }
 
@@ -33,8 +35,11 @@ function configOverride(body: Record<string, unknown>): unknown {
   if (config === undefined) return undefined;
   if (typeof config === 'string') {
     try {
-      return JSON.parse(config);
+      const parsed: unknown = JSON.parse(config);
+      checkBodyDepth(parsed, 'parameters.config');
+      return parsed;
     } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
       throw invalidArgument(`parameters.config is not valid JSON: ${(err as Error).message}`);
     }
   }

@@ -14,6 +14,7 @@ import { invalidArgument, notFound } from '../core/errors.js';
 import { parseFeedbackBody } from '../monitor/feedback.js';
 import type { MonitoringRouteDeps } from '../monitor/monitoring.js';
 import { sendError } from './errors.js';
+import { checkBodyDepth } from './json-decode.js';
 
 interface ModelRoute {
   Params: { name: string };
@@ -24,11 +25,14 @@ function jsonBody(request: FastifyRequest): unknown {
   const raw = request.body;
   const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : raw === undefined || raw === null ? '' : JSON.stringify(raw);
   if (text.trim() === '') throw invalidArgument('request body is empty: expected JSON');
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (err) {
     throw invalidArgument(`request body is not valid JSON: ${(err as Error).message}`);
   }
+  checkBodyDepth(parsed);
+  return parsed;
 }
 
 export function registerMonitoringRoutes(app: FastifyInstance, deps: MonitoringRouteDeps): void {

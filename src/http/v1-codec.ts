@@ -5,12 +5,14 @@
 import { invalidArgument } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import type { InferResponse, TensorMetadata } from '../core/types.js';
-import { fromJson, nest, nestedShape, toJson } from './json-tensors.js';
+import { nest, toJson } from './json-tensors.js';
+import { ExactNumber, INT_RANGES, fromJson, nestedShape } from './json-decode.js';
+import { JsonSyntaxError, parseJsonExact } from './json-exact.js';
 
 type Columns = Map<string, unknown[]>;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof ExactNumber);
 }
 
 /** Gathers per-input lists of rows from either request format. */
@@ -57,8 +59,33 @@ function columns(body: unknown, inputs: readonly TensorMetadata[]): Columns {
   throw invalidArgument('request body must have "instances" or "inputs"');
 }
 
-/** Builds protocol tensors (first dimension = number of rows) from a V1 body. */
-export function decodePredictRequest(body: unknown, inputs: readonly TensorMetadata[]): Tensor[] {
+/**
+ * A number that JSON.parse may not read exactly as an integer has 16 or more digits (a point
+ * may sit among them) or an exponent. Text without either (also inside strings, which only
+ * makes this err on the safe side) parses exactly.
+ */
+const MAYBE_INEXACT = /\d(?:\.?\d){15}|\d[eE]/;
+
+/**
+ * Parses a V1 body. JSON.parse rounds integers to doubles, so a model with an integer input
+ * gets the exact parser when the body has a number JSON.parse could misread (the body's
+ * integers then arrive as their exact values); otherwise, and for float and BYTES models,
+ * JSON.parse, whose doubles are exactly what they need.
+ */
+export function parsePredictBody(body: Buffer, inputs: readonly TensorMetadata[]): unknown {
+  const text = body.toString('utf8');
+  const exact = inputs.some((meta) => INT_RANGES[meta.datatype] !== undefined) && MAYBE_INEXACT.test(text);
+  try {
+    return exact ? parseJsonExact(text) : JSON.parse(text);
+  } catch (err) {
+    if (exact && !(err instanceof JsonSyntaxError)) throw err;
+    throw invalidArgument(`request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Builds protocol tensors (first dimension = number of rows) from a V1 body (raw, or parsed). */
+export function decodePredictRequest(raw: Buffer | unknown, inputs: readonly TensorMetadata[]): Tensor[] {
+  const body = Buffer.isBuffer(raw) ? parsePredictBody(raw, inputs) : raw;
   const cols = columns(body, inputs);
   return inputs.map((meta) => {
     const rows = cols.get(meta.name)!;

@@ -8,7 +8,10 @@ import { invalidArgument } from '../core/errors.js';
 import type { Datatype, NumericArray, Tensor } from '../core/tensor.js';
 import { DATATYPES, decodeBytesElements, elementCount, isDatatype, numericFromBytes, tensorBytes } from '../core/tensor.js';
 import type { InferRequest, InferResponse, Parameters, TensorMetadata } from '../core/types.js';
-import { fromJson, toJson } from './json-tensors.js';
+import { toJson } from './json-tensors.js';
+import { fromJson } from './json-decode.js';
+import { JsonSyntaxError, parseJsonExact } from './json-exact.js';
+import { floatsFromParsed, locateInputData, scanNumericData, type DataSpan } from './json-scan.js';
 import { parseRequestHeader } from './v2-request-header.js';
 
 /** Length of the JSON header, from Inference-Header-Content-Length (absent: the whole body). */
@@ -22,12 +25,61 @@ export function headerLength(header: string | string[] | undefined, bodyLength: 
   return n;
 }
 
-function parseJson(bytes: Buffer): unknown {
+function parseJson(text: string): unknown {
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    return JSON.parse(text);
   } catch (err) {
     throw invalidArgument(`request body is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** The general parse of a body or one data value: exact integers, JSON.parse's verdict on syntax. */
+function parseExact(text: string): unknown {
+  try {
+    return parseJsonExact(text);
+  } catch (err) {
+    if (!(err instanceof JsonSyntaxError)) throw err;
+    parseJson(text); // JSON.parse's wording when it agrees the text is malformed
+    throw invalidArgument(`request body is not valid JSON: ${err.message}`);
+  }
+}
+
+/**
+ * The JSON header with the `data` values located but not parsed (see json-scan.ts). When the
+ * walk does not understand the text, the whole body is parsed the general way.
+ */
+function parseHeader(text: string): { json: unknown; spans?: Map<number, DataSpan> } {
+  const located = locateInputData(text);
+  if (!located) return { json: parseExact(text) };
+  let json: unknown;
+  try {
+    json = JSON.parse(located.header);
+  } catch {
+    return { json: parseExact(text) };
+  }
+  return { json, spans: located.spans };
+}
+
+/** One input's JSON data: straight into a typed array when plain, else parsed and checked. */
+function jsonData(name: string, datatype: Datatype, shape: number[], text: string, span: DataSpan): Tensor['data'] {
+  const expected = shape.reduce((a, b) => a * b, 1);
+  // The declared shape sizes the array, but never beyond what the text can hold: a shape of
+  // [1e9] with three numbers must not allocate a billion elements.
+  const capacity = Number.isSafeInteger(expected) ? Math.min(expected, ((span[1] - span[0]) >> 1) + 1) : 1;
+  const fast = scanNumericData(text, span[0], span[1], datatype, capacity);
+  if (fast) return fast;
+  const slice = text.slice(span[0], span[1]);
+  if (fast === null && (datatype === 'FP32' || datatype === 'FP64')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(slice);
+    } catch {
+      parsed = undefined; // the general path words the error
+    }
+    const floats = parsed === undefined ? undefined : floatsFromParsed(parsed, datatype, capacity);
+    if (floats) return floats;
+  }
+  return fromJson(name, datatype, datatype === 'BYTES' ? parseJson(slice) : parseExact(slice));
 }
 
 /** Decodes a v2 infer body (JSON, or JSON + binary blobs). */
@@ -35,9 +87,11 @@ export function decodeInferRequest(body: Buffer, headerLen: number | undefined, 
   if (headerLen === 0) return decodeRawBinary(body, model, version, modelInputs());
   const jsonLen = headerLen ?? body.length;
   if (jsonLen === 0) throw invalidArgument('request body is empty; expected an inference request');
-  const req = parseRequestHeader(parseJson(body.subarray(0, jsonLen)));
+  const text = body.toString('utf8', 0, jsonLen);
+  const { json, spans } = parseHeader(text);
+  const req = parseRequestHeader(json);
   let offset = jsonLen;
-  const inputs: Tensor[] = req.inputs.map((input) => {
+  const inputs: Tensor[] = req.inputs.map((input, i) => {
     if (!isDatatype(input.datatype)) throw invalidArgument(`input '${input.name}' has unknown datatype '${input.datatype}'`);
     const datatype: Datatype = input.datatype;
     const size = input.parameters?.binary_data_size;
@@ -53,7 +107,9 @@ export function decodeInferRequest(body: Buffer, headerLen: number | undefined, 
       return { name: input.name, datatype, shape: input.shape, data: decodeBlob(input.name, datatype, input.shape, blob) };
     }
     if (input.data === undefined) throw invalidArgument(`input '${input.name}' has neither data nor parameters.binary_data_size`);
-    return { name: input.name, datatype, shape: input.shape, data: fromJson(input.name, datatype, input.data) };
+    const span = spans?.get(i);
+    const data = span ? jsonData(input.name, datatype, input.shape, text, span) : fromJson(input.name, datatype, input.data);
+    return { name: input.name, datatype, shape: input.shape, data };
   });
   if (offset !== body.length) {
     throw invalidArgument(`the body has ${body.length - offset} bytes beyond the JSON header and the binary inputs`);

@@ -6,6 +6,7 @@
  */
 import { invalidArgument } from '../core/errors.js';
 import type { Parameters } from '../core/types.js';
+import { describe } from './json-decode.js';
 
 export interface HeaderInput {
   name: string;
@@ -52,7 +53,7 @@ function shape(value: unknown, path: string): number[] {
   if (!Array.isArray(value)) fail(path, 'expected an array of non-negative integers');
   for (let i = 0; i < value.length; i++) {
     const d = value[i];
-    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) fail(`${path}[${i}]`, `expected a non-negative integer, got ${JSON.stringify(d)}`);
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) fail(`${path}[${i}]`, `expected a non-negative integer, got ${describe(d)}`);
   }
   return value as number[];
 }
