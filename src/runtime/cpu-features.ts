@@ -80,10 +80,10 @@ export function featuresFromOverride(value: string, arch = process.arch): CpuFea
   return { arch, flags, target: cpuTarget(arch, flags, true), source: 'env' };
 }
 
-function read(): CpuFeatures {
+function read(useOverride: boolean): CpuFeatures {
   const arch = process.arch;
   const override = process.env.BERTH_CPU_FEATURES;
-  if (override !== undefined && override.trim() !== '') return featuresFromOverride(override, arch);
+  if (useOverride && override !== undefined && override.trim() !== '') return featuresFromOverride(override, arch);
   if (process.platform === 'linux') {
     try {
       const { flags, model } = parseCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
@@ -108,8 +108,16 @@ let cached: { key: string | undefined; value: CpuFeatures } | undefined;
 /** This machine's CPU features (cached; re-read when BERTH_CPU_FEATURES changes). */
 export function detectCpuFeatures(): CpuFeatures {
   const key = process.env.BERTH_CPU_FEATURES;
-  if (!cached || cached.key !== key) cached = { key, value: read() };
+  if (!cached || cached.key !== key) cached = { key, value: read(true) };
   return cached.value;
+}
+
+let host: CpuFeatures | undefined;
+
+/** The CPU onnxruntime really runs on here, ignoring BERTH_CPU_FEATURES (tests and benchmarks). */
+export function hostCpuFeatures(): CpuFeatures {
+  host ??= read(false);
+  return host;
 }
 
 /** Whether full-range int8 weights can saturate onnxruntime's u8s8 kernels on this target. */
