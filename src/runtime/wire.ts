@@ -20,6 +20,8 @@ export interface WireValueMetadata {
   shape: (number | string)[];
 }
 
+import type { SaturationRisk } from './int8-saturation.js';
+
 /** An opset upgrade applied in memory while loading an old model. */
 export interface OpsetUpgrade {
   from: number;
@@ -36,7 +38,7 @@ export type ToWorker =
 
 /** Worker → main messages. */
 export type FromWorker =
-  | { kind: 'ready'; inputs: WireValueMetadata[]; outputs: WireValueMetadata[]; upgrade?: OpsetUpgrade }
+  | { kind: 'ready'; inputs: WireValueMetadata[]; outputs: WireValueMetadata[]; upgrade?: OpsetUpgrade; int8Risk?: SaturationRisk }
   | { kind: 'load-error'; message: string }
   | { kind: 'result'; id: number; outputs: WireTensor[] }
   | { kind: 'error'; id: number; message: string };
