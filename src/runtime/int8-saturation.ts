@@ -3,10 +3,11 @@
  * VNNI those kernels sum pairs of u8 × s8 products in saturating int16 lanes (cpu-features.ts),
  * so a weight beyond [-64, 64] can overflow a pair sum and the output silently loses accuracy.
  *
- * Looked for: DynamicQuantizeMatMul, MatMulInteger and ConvInteger (dynamic quantization) with
- * uint8 activations, QLinearMatMul / QLinearConv / QGemm, and static QDQ (an int8 weight
- * DequantizeLinear feeding MatMul, Gemm or Conv whose activation comes through a uint8
- * DequantizeLinear): the groups onnxruntime fuses into the same kernels.
+ * Looked for: DynamicQuantizeMatMul, MatMulInteger and ConvInteger (dynamic quantization),
+ * QLinearMatMul / QLinearConv / QGemm, and static QDQ (an int8 weight DequantizeLinear feeding
+ * MatMul, Gemm or Conv whose activation comes through an 8-bit DequantizeLinear): the groups
+ * onnxruntime fuses into the same kernels. int8 activations count too: x86 runs s8s8 on the
+ * u8s8 kernel with the activations shifted to unsigned.
  */
 import { tensorToArray, type GraphProto, type ModelProto, type TensorProto } from '../onnx/index.js';
 import { DataType } from '../onnx/types.js';
@@ -53,14 +54,14 @@ export function fullRangeU8S8Weights(model: ModelProto): SaturationRisk | undefi
     const t = name ? inits.get(name) : undefined;
     return t && t.dataType === DataType.INT8 ? t : undefined;
   };
-  const isUint8Activation = (name: string | undefined): boolean => {
+  const byte = (t: TensorProto | undefined): boolean => t === undefined || t.dataType === DataType.UINT8 || t.dataType === DataType.INT8;
+  const is8BitActivation = (name: string | undefined): boolean => {
     if (!name) return false;
     const p = producer.get(name);
     if (!p) return false;
     if (p.opType === 'DynamicQuantizeLinear') return true;
     if (p.opType === 'DequantizeLinear' || p.opType === 'QuantizeLinear') {
-      const zp = inits.get(p.input[2] ?? '');
-      return zp === undefined || zp.dataType === DataType.UINT8;
+      return byte(inits.get(p.input[2] ?? ''));
     }
     return false;
   };
@@ -76,11 +77,11 @@ export function fullRangeU8S8Weights(model: ModelProto): SaturationRisk | undefi
       if (op === 'MatMulInteger' || op === 'ConvInteger') zeroPoint = inits.get(n.input[3] ?? '');
       if (op === 'QLinearMatMul' || op === 'QLinearConv' || op === 'QGemm') {
         zeroPoint = inits.get(n.input[5] ?? '');
-        if (inits.get(n.input[2] ?? '')?.dataType !== DataType.UINT8) weight = undefined;
+        if (!n.input[2] || !byte(inits.get(n.input[2]))) weight = undefined;
       }
       // DynamicQuantizeMatMul quantizes A to uint8 itself; the others need a uint8 A
-      if (op !== 'DynamicQuantizeMatMul' && (op === 'MatMulInteger' || op === 'ConvInteger') && !isUint8Activation(n.input[0])) weight = undefined;
-    } else if ((op === 'MatMul' || op === 'Gemm' || op === 'Conv') && isUint8Activation(n.input[0])) {
+      if ((op === 'MatMulInteger' || op === 'ConvInteger') && !is8BitActivation(n.input[0])) weight = undefined;
+    } else if ((op === 'MatMul' || op === 'Gemm' || op === 'Conv') && is8BitActivation(n.input[0])) {
       const dq = producer.get(n.input[1]);
       if (dq?.opType === 'DequantizeLinear') {
         weight = int8(dq.input[0]);

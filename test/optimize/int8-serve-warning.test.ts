@@ -25,8 +25,8 @@ async function q(options: Partial<QuantizeOptions>): Promise<ModelProto> {
 }
 
 describe('detecting full-range int8 weights read by u8s8 kernels', () => {
-  it('dynamic (fused and standard) and static uint8 QDQ with full-range weights', async () => {
-    for (const o of [{}, { dynamicForm: 'standard' }, { perChannel: true }, { mode: 'static', calibration: calib }] as Partial<QuantizeOptions>[]) {
+  it('dynamic (fused and standard) and static 8-bit QDQ with full-range weights', async () => {
+    for (const o of [{}, { dynamicForm: 'standard' }, { perChannel: true }, { mode: 'static', calibration: calib }, { mode: 'static', calibration: calib, activationType: 'int8' }] as Partial<QuantizeOptions>[]) {
       const risk = fullRangeU8S8Weights(await q(o));
       assert.ok(risk, JSON.stringify(o));
       assert.equal(risk.count, 2, JSON.stringify(o));
