@@ -6,8 +6,8 @@
  * Looked for: DynamicQuantizeMatMul, MatMulInteger and ConvInteger (dynamic quantization),
  * QLinearMatMul / QLinearConv / QGemm, and static QDQ (an int8 weight DequantizeLinear feeding
  * MatMul, Gemm or Conv whose activation comes through an 8-bit DequantizeLinear): the groups
- * onnxruntime fuses into the same kernels. int8 activations count too: x86 runs s8s8 on the
- * u8s8 kernel with the activations shifted to unsigned.
+ * onnxruntime fuses into the same kernels. int8 activations count too: on x86 onnxruntime shifts
+ * int8 QDQ activations to uint8 (its QDQS8ToU8 transformer) before fusing, which gives u8s8.
  */
 import { tensorToArray, type GraphProto, type ModelProto, type TensorProto } from '../onnx/index.js';
 import { DataType } from '../onnx/types.js';
