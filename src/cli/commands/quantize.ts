@@ -108,10 +108,10 @@ function detach(model: ModelProto): ModelProto {
 }
 
 /** How a quantization is described in the lineage of a pushed version. */
-function describeQuantize(opts: QuantizeCommandOptions, reduced: boolean): string {
-  if (opts.mode === 'dynamic') return `quantize dynamic int8${reduced ? ' (7-bit weights)' : ''}`;
+function describeQuantize(opts: QuantizeCommandOptions): string {
+  if (opts.mode === 'dynamic') return 'quantize dynamic int8';
   if (opts.mode === 'weight-only') return `quantize weight-only int${opts.bits}${opts.bits === 4 ? ` block ${opts.blockSize ?? 32}` : ''}`;
-  return `quantize static QDQ ${opts.activationType ?? 'uint8'} activations (${opts.calibrationMethod ?? 'minmax'} calibration${reduced ? ', 7-bit weights' : ''})`;
+  return `quantize static QDQ ${opts.activationType ?? 'uint8'} activations (${opts.calibrationMethod ?? 'minmax'} calibration)`;
 }
 
 export function registerQuantize(program: Command): void {
@@ -184,7 +184,7 @@ export function registerQuantize(program: Command): void {
           ...(external ? { externalData: { location: `${basename(opts.output)}.data` } } : {}),
         });
         const bytes = saved.modelBytes + (saved.externalData?.bytes ?? 0);
-        const pushed = opts.push ? await pushDerived(opts.output, source, opts, `${describeQuantize(opts, report.reduceRange)} of ${source.label}`) : undefined;
+        const pushed = opts.push ? await pushDerived(opts.output, source, opts, `${describeQuantize(opts)} of ${source.label}`) : undefined;
         const registered = pushed ? `${pushed.name}:${pushed.version}` : undefined;
         if (opts.json) {
           const written = { path: opts.output, bytes, externalData: saved.externalData?.path };
