@@ -4,6 +4,7 @@
  */
 import type { Datatype, NumericArray, Tensor } from '../core/tensor.js';
 import { DATATYPES, datatypeFromOrt } from '../core/tensor.js';
+import type { SaturationRisk } from './int8-saturation.js';
 
 export interface WireTensor {
   name: string;
@@ -19,8 +20,6 @@ export interface WireValueMetadata {
   type?: string;
   shape: (number | string)[];
 }
-
-import type { SaturationRisk } from './int8-saturation.js';
 
 /** An opset upgrade applied in memory while loading an old model. */
 export interface OpsetUpgrade {
