@@ -7,6 +7,13 @@
 // the size ratio, top-1 on the held-out split (digits) or top-1 agreement with fp32 (wide MLP),
 // and latency p50 / throughput at batch 1 and 32 with onnxruntime-node in-process.
 //
+// int8 and the CPU (issue #14): beside each int8 row the note says the CPU features it was
+// measured on and whether reduce range (7-bit weights) was used. 'int8 dynamic' is what berth
+// picks for this machine; 'int8 dynamic 7-bit' and 'int8 static 7-bit' are what it picks for a
+// CPU without VNNI (--target-cpu avx2); 'int8 dynamic u8u8' is the alternative for such CPUs
+// (full-range weights shifted to uint8 with zero point 128, which u8u8 kernels widen to 16 bits
+// and cannot saturate; what onnxruntime's session.x64quantprecision option does).
+//
 // Latency: every model's sessions stay open and are measured in interleaved rounds (round r
 // measures fp32, then each variant), so a slow phase of the machine hits all of them alike; the
 // figures are medians over rounds, and a speedup is the median of the per-round ratios. With
@@ -26,7 +33,9 @@ import { loadModel, saveModel, type ModelProto } from '../src/onnx/index.js';
 import type { Dataset } from '../src/optimize/data.js';
 import { EvalModel, accuracyOf, compare, median, medianStats, modelBytesOnDisk, top1, type LatencyStats, type Predictions } from '../src/optimize/eval.js';
 import { prune } from '../src/optimize/prune.js';
-import { quantize } from '../src/optimize/quantize/index.js';
+import { quantize, type QuantizeOptions, type QuantizeReport } from '../src/optimize/quantize/index.js';
+import { describeCpu, detectCpuFeatures } from '../src/runtime/cpu-features.js';
+import { makeTensor, tensorToArray } from '../src/onnx/index.js';
 import { mulberry32, uniform, writeMlp } from './models.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,16 +71,68 @@ if (!Number.isFinite(WAIT_IDLE_SEC) || WAIT_IDLE_SEC < 0) {
   process.exit(2);
 }
 
-type VariantName = 'fp32' | 'int8 dynamic' | 'int8 static' | 'int4 weight-only' | 'fp16' | 'prune 50% structured';
+type VariantName = 'fp32' | 'int8 dynamic' | 'int8 dynamic 7-bit' | 'int8 dynamic u8u8' | 'int8 static' | 'int8 static 7-bit' | 'int4 weight-only' | 'fp16' | 'prune 50% structured';
+
+/** int8 rows: the CPU the figures come from, and whether the weights are 7-bit */
+interface Int8Info {
+  cpu: string;
+  targetCpu: string;
+  reduceRange: boolean;
+  weights: 'int8' | 'uint8 (s8 + 128)';
+}
 
 interface Variant {
   name: VariantName;
-  build: (model: ModelProto, calibration: Dataset) => Promise<ModelProto>;
+  build: (model: ModelProto, calibration: Dataset) => Promise<ModelProto | { model: ModelProto; int8: Int8Info }>;
+}
+
+async function int8(model: ModelProto, options: QuantizeOptions, post?: (m: ModelProto) => ModelProto): Promise<{ model: ModelProto; int8: Int8Info }> {
+  const { model: q, report } = await quantize(model, options);
+  return { model: post ? post(q) : q, int8: int8Info(report, post ? 'uint8 (s8 + 128)' : 'int8') };
+}
+
+function int8Info(r: QuantizeReport, weights: Int8Info['weights']): Int8Info {
+  return { cpu: describeCpu(r.cpu), targetCpu: r.targetCpu, reduceRange: r.reduceRange, weights };
+}
+
+/**
+ * Full-range int8 DynamicQuantizeMatMul weights as uint8 (v + 128, zero point 128): the same
+ * values for a u8u8 kernel, which widens both operands to 16 bits and so cannot saturate.
+ */
+function toU8U8(model: ModelProto): ModelProto {
+  const graph = model.graph!;
+  const byName = new Map(graph.initializer.map((t) => [t.name!, t]));
+  const replaced = new Map<string, ReturnType<typeof makeTensor>>();
+  const added: ReturnType<typeof makeTensor>[] = [];
+  const node = graph.node.map((n) => {
+    if (n.opType !== 'DynamicQuantizeMatMul') return n;
+    const b = byName.get(n.input[1])!;
+    const scale = byName.get(n.input[2])!;
+    if (!replaced.has(b.name!)) {
+      const values = tensorToArray(b) as Int8Array;
+      replaced.set(b.name!, makeTensor(b.name!, 'uint8', (b.dims ?? []).map(Number), Uint8Array.from(values, (v) => v + 128)));
+    }
+    const zpName = `${b.name}_zero_point_u8`;
+    if (!added.some((t) => t.name === zpName)) {
+      const dims = (scale.dims ?? []).map(Number);
+      const count = dims.reduce((a, c) => a * c, 1);
+      added.push(makeTensor(zpName, 'uint8', dims, new Uint8Array(count).fill(128)));
+    }
+    const input = [...n.input];
+    while (input.length < 4) input.push('');
+    input[3] = zpName;
+    return { ...n, input };
+  });
+  const initializer = [...graph.initializer.map((t) => replaced.get(t.name!) ?? t), ...added];
+  return { ...model, graph: { ...graph, node, initializer } };
 }
 
 const VARIANTS: Variant[] = [
-  { name: 'int8 dynamic', build: async (m) => (await quantize(m, { mode: 'dynamic' })).model },
-  { name: 'int8 static', build: async (m, calibration) => (await quantize(m, { mode: 'static', calibration, calibrationMethod: 'minmax' })).model },
+  { name: 'int8 dynamic', build: (m) => int8(m, { mode: 'dynamic' }) },
+  { name: 'int8 dynamic 7-bit', build: (m) => int8(m, { mode: 'dynamic', targetCpu: 'avx2' }) },
+  { name: 'int8 dynamic u8u8', build: (m) => int8(m, { mode: 'dynamic', reduceRange: false }, toU8U8) },
+  { name: 'int8 static', build: (m, calibration) => int8(m, { mode: 'static', calibration, calibrationMethod: 'minmax' }) },
+  { name: 'int8 static 7-bit', build: (m, calibration) => int8(m, { mode: 'static', calibration, calibrationMethod: 'minmax', targetCpu: 'avx2' }) },
   { name: 'int4 weight-only', build: async (m) => (await quantize(m, { mode: 'weight-only', bits: 4, blockSize: 32 })).model },
   { name: 'fp16', build: async (m) => convertFp16(m, { keepIoTypes: true }).model },
   { name: 'prune 50% structured', build: async (m) => prune(m, { sparsity: 0.5, structured: true }).model },
@@ -98,6 +159,7 @@ interface Row {
   /** rounds the latency figures come from (the quiet ones, when there were enough) */
   roundsUsed: number;
   buildSec: number;
+  int8?: Int8Info;
   error?: string;
 }
 
@@ -181,6 +243,7 @@ function randomData(rows: number, dim: number, seed: number): Dataset {
 
 interface Candidate {
   name: VariantName;
+  int8?: Int8Info;
   path: string;
   bytes: number;
   buildSec: number;
@@ -214,23 +277,24 @@ async function benchModel(
   const fp32 = await loadModel(fp32Path);
   const candidates: Candidate[] = [];
   const failures: Row[] = [];
-  const open = async (name: VariantName, path: string, buildSec: number): Promise<void> => {
+  const open = async (name: VariantName, path: string, buildSec: number, int8?: Int8Info): Promise<void> => {
     const model = await EvalModel.open(path, { graphOptimizationLevel: 'all' });
     const fitted = model.fit(data);
     const predictions = await model.predict(fitted, model.outputs[0]!.name, BATCH);
     const iterations = { b1: await iterationsFor(model, fitted, 1), b32: await iterationsFor(model, fitted, BATCH) };
-    candidates.push({ name, path, bytes: await modelBytesOnDisk(path), buildSec, model, data: fitted, predictions, iterations, b1: [], b32: [] });
+    candidates.push({ name, int8, path, bytes: await modelBytesOnDisk(path), buildSec, model, data: fitted, predictions, iterations, b1: [], b32: [] });
   };
   await open('fp32', fp32Path, 0);
   for (const v of VARIANTS) {
     process.stdout.write(`  ${which}: building ${v.name} … `);
     const t0 = performance.now();
     try {
-      const out = await v.build(fp32, calibration);
+      const built = await v.build(fp32, calibration);
       const buildSec = (performance.now() - t0) / 1000;
+      const out = 'int8' in built ? built.model : built;
       const path = join(dir, `${which}-${v.name.replace(/[^a-z0-9]+/gi, '-')}.onnx`);
       await saveModel(out, path);
-      await open(v.name, path, buildSec);
+      await open(v.name, path, buildSec, 'int8' in built ? built.int8 : undefined);
       console.log(`${buildSec.toFixed(2)} s`);
     } catch (err) {
       const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
@@ -284,6 +348,7 @@ async function benchModel(
       speedupB32: ratio(c, 'b32'),
       roundsUsed: used.length,
       buildSec: +c.buildSec.toFixed(3),
+      ...(c.int8 ? { int8: c.int8 } : {}),
     };
   });
   for (const c of candidates) await c.model.close();
@@ -311,7 +376,7 @@ function cells(r: Row): string[] {
     r.variant === 'fp32' ? '' : fmtX(r.speedupB1),
     `${fmtMs(r.b32.p50Ms)} · ${Math.round(r.b32.throughput)}/s`,
     r.variant === 'fp32' ? '' : fmtX(r.speedupB32),
-    '',
+    r.int8 ? `${r.int8.cpu}; reduce range ${r.int8.reduceRange ? 'on (7-bit)' : 'off'}${r.int8.weights === 'int8' ? '' : `; weights ${r.int8.weights}`}` : '',
   ];
 }
 
@@ -324,8 +389,8 @@ function textTable(rows: Row[]): string {
 }
 
 function markdown(rows: Row[], checks: Check[]): string {
-  const out = [`| ${HEADER.slice(0, -1).join(' | ')} |`, `|${HEADER.slice(0, -1).map(() => '---').join('|')}|`];
-  for (const r of rows) out.push(`| ${cells(r).slice(0, -1).join(' | ')} |`);
+  const out = [`| ${HEADER.join(' | ')} |`, `|${HEADER.map(() => '---').join('|')}|`];
+  for (const r of rows) out.push(`| ${cells(r).join(' | ')} |`);
   out.push('', '| target | measured | required | result |', '|---|---|---|---|');
   for (const c of checks) out.push(`| ${c.name} | ${c.value === null ? 'n/a' : c.value.toFixed(3)} | ${c.target} | ${c.pass ? 'PASS' : 'FAIL'} |`);
   return out.join('\n');
@@ -381,6 +446,7 @@ async function main(): Promise<void> {
 
   const checks = checksOf(rows);
   const md = markdown(rows, checks);
+  console.log(`\nint8 figures measured on: ${describeCpu(detectCpuFeatures())}`);
   console.log(`\n${textTable(rows)}\n`);
   for (const c of checks) console.log(`${c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${c.value === null ? 'n/a' : c.value.toFixed(3)} (target ${c.target})`);
   const maxBg = background.length ? Math.max(...background) : undefined;
@@ -394,7 +460,7 @@ async function main(): Promise<void> {
     bench: 'optimize',
     date: new Date().toISOString(),
     commit: gitCommit(),
-    machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model.trim() ?? null, memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), platform: `${os.platform()} ${os.release()}`, node: process.version, onnxruntimeNode: ortVersion },
+    machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model.trim() ?? null, cpuFeatures: detectCpuFeatures(), memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), platform: `${os.platform()} ${os.release()}`, node: process.version, onnxruntimeNode: ortVersion },
     options: { quick: argv.quick, only: argv.only ?? null, rounds: ROUNDS, waitIdleSec: WAIT_IDLE_SEC, measureMs: MEASURE_MS, batch: BATCH, threads: 'onnxruntime default', graphOptimizationLevel: 'all' },
     rows,
     checks,

@@ -13,6 +13,8 @@ import type { ModelSource } from './repository.js';
 import type { InferRequest, InferResponse, ModelMetadata, ModelVersionStatus } from './types.js';
 import { batchSizeOf, validateInputs, validateOutputs } from './validate.js';
 import { statSync } from 'node:fs';
+import { describeCpu, detectCpuFeatures } from '../runtime/cpu-features.js';
+import { int8RiskMessage } from '../runtime/int8-saturation.js';
 import { configView, statisticsView } from './triton-views.js';
 import type { RolloutStats, TrafficPolicy } from './traffic.js';
 import { ModelTraffic, chooseVersion, cloneTensors, compareOutputs, validatePolicy } from './traffic.js';
@@ -140,6 +142,7 @@ export class InferenceService {
         }
         log?.info({ model: mv.name, version: mv.version, load_ms: Math.round(mv.loadMs), batching: mv.batching }, `model '${mv.name}' version ${mv.version} ready`);
         for (const o of this.observers) o.onModelLoaded?.(mv.name, mv.version, mv.loadMs);
+        if (mv.int8Risk) log?.warn({ model: mv.name, version: mv.version, cpu: describeCpu(detectCpuFeatures()), int8_nodes: mv.int8Risk.nodes }, int8RiskMessage(mv.name, mv.version, mv.int8Risk, describeCpu(detectCpuFeatures())));
         if (mv.warmupError) log?.warn({ model: mv.name, version: mv.version }, `model '${mv.name}' version ${mv.version}: warm-up inference with zero inputs failed (${mv.warmupError}); serving anyway`);
       } else {
         log?.error({ model: mv.name, version: mv.version }, `model '${mv.name}' version ${mv.version} not ready: ${mv.reason}`);

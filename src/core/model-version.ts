@@ -6,6 +6,8 @@
 import { WorkerInstance } from '../runtime/instance.js';
 import type { InstanceSignature } from '../runtime/instance.js';
 import { fromWire, toWire } from '../runtime/wire.js';
+import { detectCpuFeatures, u8s8Saturates } from '../runtime/cpu-features.js';
+import type { SaturationRisk } from '../runtime/int8-saturation.js';
 import type { OpsetUpgrade, WireValueMetadata } from '../runtime/wire.js';
 import { DynamicBatcher } from './batcher.js';
 import type { BatchObserver, Executor, RequestTiming } from './batcher.js';
@@ -64,6 +66,8 @@ export class ModelVersion implements Executor {
   warmupError?: string;
   /** set when an old model was upgraded to a newer opset in memory to load */
   upgrade?: OpsetUpgrade;
+  /** set when the model's full-range int8 weights can saturate this CPU's u8s8 kernels (no VNNI) */
+  int8Risk?: SaturationRisk;
   /** milliseconds from start of load to READY */
   loadMs = 0;
   readonly stats = new VersionStats();
@@ -91,12 +95,15 @@ export class ModelVersion implements Executor {
     const started = performance.now();
     try {
       const count = Math.max(1, this.config.instances);
-      const created = await Promise.allSettled(Array.from({ length: count }, () => this.startInstance()));
+      // Only on a CPU without VNNI, and by one instance: the check reads the model once more.
+      const checkInt8 = u8s8Saturates(detectCpuFeatures().target);
+      const created = await Promise.allSettled(Array.from({ length: count }, (_, i) => this.startInstance(checkInt8 && i === 0)));
       const failure = created.find((r) => r.status === 'rejected');
       this.instances = created.map((r) => (r.status === 'fulfilled' ? r.value.instance : undefined));
       if (failure) throw (failure as PromiseRejectedResult).reason;
       const signature = (created[0] as PromiseFulfilledResult<{ signature: InstanceSignature }>).value.signature;
       this.upgrade = signature.upgrade;
+      this.int8Risk = signature.int8Risk;
       this.inputs = signature.inputs.map((m) => toMetadata(m, 'input'));
       this.outputs = signature.outputs.map((m) => toMetadata(m, 'output'));
       const batchable = [...this.inputs, ...this.outputs].every((t) => t.shape.length > 0 && t.shape[0] === -1);
@@ -130,8 +137,9 @@ export class ModelVersion implements Executor {
     }
   }
 
-  private async startInstance(): Promise<{ instance: WorkerInstance; signature: InstanceSignature }> {
+  private async startInstance(checkInt8 = false): Promise<{ instance: WorkerInstance; signature: InstanceSignature }> {
     const instance = new WorkerInstance({
+      checkInt8,
       modelPath: this.path,
       modelBytes: this.options.modelBytes,
       intraOpNumThreads: this.config.intraOpThreads,

@@ -15,6 +15,7 @@ import { stat } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { encodeModel, float16ToFloat32, loadModel, modelFileSizes } from '../onnx/index.js';
 import type { ModelProto } from '../onnx/index.js';
+import { describeCpu, detectCpuFeatures, type CpuFeatures } from '../runtime/cpu-features.js';
 import { DATASET_DATATYPES, datatypeFromOrt, fitDataset, type Dataset, type DatasetTensor, type ModelInputSpec, type TypedArray } from './data.js';
 
 /** A model file path, its serialized bytes, or a decoded model (external data already loaded). */
@@ -73,6 +74,8 @@ export interface AccuracyStats {
 export interface EvalReport {
   model: { path?: string; bytes: number };
   samples: number;
+  /** the CPU the figures were measured on (int8 accuracy and speed depend on it: docs/quantization.md) */
+  cpu: CpuFeatures;
   output: { name: string; datatype: string; kind: OutputKind; perSample: number };
   accuracy?: AccuracyStats;
   regression?: { mae: number; rmse: number; total: number };
@@ -406,6 +409,7 @@ export async function evaluate(source: ModelSource, options: EvalOptions): Promi
     const report: EvalReport = {
       model: { path: model.path, bytes: model.bytes },
       samples: data.samples,
+      cpu: detectCpuFeatures(),
       output: {
         name: outputName,
         datatype: out.type,
@@ -486,6 +490,7 @@ function latencyLine(s: LatencyStats): string {
 export function formatEvalReport(r: EvalReport): string {
   const lines: string[] = [];
   lines.push(`model      ${r.model.path ?? '(in memory)'}  ${formatBytes(r.model.bytes)}`);
+  lines.push(`cpu        ${describeCpu(r.cpu)}`);
   lines.push(`data       ${r.samples} samples; output '${r.output.name}' (${r.output.datatype}, ${r.output.kind === 'scores' ? `argmax of ${r.output.perSample}` : r.output.kind})`);
   if (r.accuracy) lines.push(`accuracy   top-1 ${pct(r.accuracy.top1)} (${r.accuracy.correct}/${r.accuracy.total})`);
   if (r.regression) lines.push(`error      MAE ${r.regression.mae.toPrecision(4)}  RMSE ${r.regression.rmse.toPrecision(4)}`);

@@ -6,7 +6,8 @@
  * Step syntax (`--steps`), steps separated by commas, options by colons, lists by '+':
  *
  *   prune=S[:structured][:global|:per-layer][:exclude=NODE+NODE]
- *   quantize=dynamic|static|int8-weight|int4[:per-channel][:reduce-range][:exclude=NODE+NODE][:ops=MatMul+Gemm]
+ *   quantize=dynamic|static|int8-weight|int4[:per-channel][:reduce-range[=on|off|auto]][:cpu=vnni|avx2|arm64|any]
+ *            [:exclude=NODE+NODE][:ops=MatMul+Gemm]   (reduce range: auto by default, see quantize/target.ts)
  *            dynamic: [:fused|:standard]
  *            static:  [:minmax|:entropy|:percentile][:int8|:uint8|:int16]
  *            int4:    [:block=32|64|128][:acc=0..4][:symmetric]
@@ -24,6 +25,7 @@ import { fitDataset, modelInputSpecs, type Dataset } from './data.js';
 import { EvalModel, accuracyOf, compare, top1, type LatencyOptions, type LatencyStats, type Predictions } from './eval.js';
 import { prune } from './prune.js';
 import { quantize } from './quantize/index.js';
+import { CPU_TARGETS, detectCpuFeatures, type CpuFeatures, type CpuTarget } from '../runtime/cpu-features.js';
 
 type QuantizeOptions = Parameters<typeof quantize>[1];
 type PruneOptions = Parameters<typeof prune>[1];
@@ -37,7 +39,7 @@ export type PipelineStep =
 
 export const STEP_SYNTAX = [
   'prune=S[:structured][:global|:per-layer][:exclude=NODE+NODE]',
-  'quantize=dynamic|static|int8-weight|int4[:per-channel][:reduce-range][:exclude=NODE+NODE][:ops=MatMul+Gemm] (dynamic: [:fused|:standard]; static: [:minmax|:entropy|:percentile][:int8|:uint8|:int16]; int4: [:block=32|64|128][:acc=0..4][:symmetric])',
+  'quantize=dynamic|static|int8-weight|int4[:per-channel][:reduce-range[=on|off|auto]][:cpu=vnni|avx2|arm64|any][:exclude=NODE+NODE][:ops=MatMul+Gemm] (dynamic: [:fused|:standard]; static: [:minmax|:entropy|:percentile][:int8|:uint8|:int16]; int4: [:block=32|64|128][:acc=0..4][:symmetric])',
   'fp16[:fp16-io][:block=OP+OP]',
   'opset=N',
 ].join('; ');
@@ -126,7 +128,15 @@ function parseStep(text: string): PipelineStep {
       } else if (key === 'standard' || key === 'fused') {
         if (o.mode !== 'dynamic') stepError(text, `${key} applies to quantize=dynamic`);
         o.dynamicForm = key;
-      } else if (key === 'reduce-range') o.reduceRange = true;
+      } else if (key === 'reduce-range') {
+        if (v === undefined || v === 'on') o.reduceRange = true;
+        else if (v === 'off') o.reduceRange = false;
+        else if (v === 'auto') o.reduceRange = 'auto';
+        else stepError(text, 'reduce-range takes on, off or auto');
+      } else if (key === 'cpu') {
+        if (!CPU_TARGETS.includes(v as CpuTarget)) stepError(text, `cpu must be one of ${CPU_TARGETS.join(', ')}`);
+        o.targetCpu = v;
+      }
       else if (key === 'exclude') o.exclude = list(v, key);
       else if (key === 'ops') o.opTypes = list(v, key);
       else unknown(key);
@@ -210,6 +220,8 @@ export interface PipelineReport {
   maxAccuracyDrop: number;
   samples: number;
   output: string;
+  /** the CPU the accuracy and latency figures were measured on */
+  cpu: CpuFeatures;
   original: { bytes: number; accuracy?: number; latency?: { batch1: LatencyStats; batchN: LatencyStats } };
   steps: PipelineStepReport[];
   /** the model the pipeline produced (when ok) */
@@ -275,6 +287,7 @@ export async function runPipeline(original: ModelProto, steps: PipelineStep[], o
     maxAccuracyDrop: bound,
     samples: options.data.samples,
     output: '',
+    cpu: detectCpuFeatures(),
     original: { bytes: originalBytes.length },
     steps: [],
   };

@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FromWorker, OpsetUpgrade, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
 import { transferList } from './wire.js';
 import type { SessionWorkerData } from './session-worker.js';
+import type { SaturationRisk } from './int8-saturation.js';
 import { BerthError, internal } from '../core/errors.js';
 import { elementCount } from '../core/tensor.js';
 
@@ -35,6 +36,8 @@ export interface InstanceSignature {
   outputs: WireValueMetadata[];
   /** set when an old model was upgraded in memory to load */
   upgrade?: OpsetUpgrade;
+  /** full-range int8 weights this CPU's u8s8 kernels can saturate (only when checkInt8 was asked) */
+  int8Risk?: SaturationRisk;
 }
 
 interface Pending {
@@ -57,7 +60,7 @@ export class WorkerInstance {
     this.worker = spawnWorker(options);
     this.ready = new Promise((resolve, reject) => {
       const onMessage = (message: FromWorker): void => {
-        if (message.kind === 'ready') resolve({ inputs: message.inputs, outputs: message.outputs, upgrade: message.upgrade });
+        if (message.kind === 'ready') resolve({ inputs: message.inputs, outputs: message.outputs, upgrade: message.upgrade, int8Risk: message.int8Risk });
         else if (message.kind === 'load-error') reject(new Error(message.message));
         else this.settle(message);
       };

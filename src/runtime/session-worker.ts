@@ -7,7 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { statSync } from 'node:fs';
 import type { FromWorker, OpsetUpgrade, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
-import { defaultOpsetVersion, encodeModel, loadModel, readOpsetImports } from '../onnx/index.js';
+import { decodeModel, defaultOpsetVersion, encodeModel, loadModel, readOpsetImports } from '../onnx/index.js';
+import { fullRangeU8S8Weights, type SaturationRisk } from './int8-saturation.js';
 import { RUNTIME_MIN_OPSET, RUNTIME_UPGRADE_OPSET, convertOpset } from '../convert/index.js';
 import { ownedArray, transferList } from './wire.js';
 import type { NumericArray } from '../core/tensor.js';
@@ -18,6 +19,8 @@ export interface SessionWorkerData {
   modelBytes?: Uint8Array;
   intraOpNumThreads?: number;
   interOpNumThreads?: number;
+  /** look for full-range int8 weights that this CPU's u8s8 kernels can saturate (int8-saturation.ts) */
+  checkInt8?: boolean;
 }
 
 const port = parentPort!;
@@ -51,7 +54,7 @@ async function main(): Promise<void> {
     post({ kind: 'load-error', message: err instanceof Error ? err.message : String(err) });
     return;
   }
-  post({ kind: 'ready', inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata), upgrade });
+  post({ kind: 'ready', inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata), upgrade, int8Risk: data.checkInt8 ? await int8Risk() : undefined });
 
   let crashOnNextRun = false;
   port.on('message', (message: ToWorker) => {
@@ -104,6 +107,15 @@ async function createSession(options: ort.InferenceSession.SessionOptions): Prom
     } catch {
       throw err; // the original error says more than the failed upgrade
     }
+  }
+}
+
+/** Reads the model once more (off the main thread) to look for u8s8 saturation; never fails the load. */
+async function int8Risk(): Promise<SaturationRisk | undefined> {
+  try {
+    return fullRangeU8S8Weights(data.modelBytes ? decodeModel(data.modelBytes) : await loadModel(data.modelPath));
+  } catch {
+    return undefined;
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Datatype, NumericArray, Tensor } from '../core/tensor.js';
 import { DATATYPES, datatypeFromOrt } from '../core/tensor.js';
+import type { SaturationRisk } from './int8-saturation.js';
 
 export interface WireTensor {
   name: string;
@@ -36,7 +37,7 @@ export type ToWorker =
 
 /** Worker → main messages. */
 export type FromWorker =
-  | { kind: 'ready'; inputs: WireValueMetadata[]; outputs: WireValueMetadata[]; upgrade?: OpsetUpgrade }
+  | { kind: 'ready'; inputs: WireValueMetadata[]; outputs: WireValueMetadata[]; upgrade?: OpsetUpgrade; int8Risk?: SaturationRisk }
   | { kind: 'load-error'; message: string }
   | { kind: 'result'; id: number; outputs: WireTensor[] }
   | { kind: 'error'; id: number; message: string };

@@ -81,6 +81,10 @@ describe('evaluate', () => {
     assert.equal(r.output.kind, 'scores');
     assert.equal(r.output.perSample, CLASSES);
     assert.equal(r.latency, undefined);
+    // the CPU the figures hold for (int8 results differ with and without VNNI)
+    assert.equal(r.cpu.arch, process.arch);
+    assert.ok(['vnni', 'avx2', 'arm64', 'any'].includes(r.cpu.target));
+    assert.match(formatEvalReport(r), /^cpu {8}\S+ .*\((vnni|avx2|arm64|any)/m);
   });
 
   it('a model agrees with itself: agreement 1, max error 0', async () => {

@@ -57,6 +57,18 @@ describe('parseSteps', () => {
     assert.deepEqual(weight.kind === 'quantize' && weight.options, { mode: 'weight-only', bits: 8 });
   });
 
+  it('quantize: :reduce-range[=on|off|auto] and :cpu= (the target CPU)', () => {
+    const opts = (spec: string) => {
+      const s = parseSteps(spec)[0];
+      return s.kind === 'quantize' ? s.options : undefined;
+    };
+    assert.deepEqual(opts('quantize=dynamic:reduce-range'), { mode: 'dynamic', reduceRange: true });
+    assert.deepEqual(opts('quantize=dynamic:reduce-range=off:cpu=avx2'), { mode: 'dynamic', reduceRange: false, targetCpu: 'avx2' });
+    assert.deepEqual(opts('quantize=static:reduce-range=auto:cpu=vnni'), { mode: 'static', reduceRange: 'auto', targetCpu: 'vnni' });
+    assert.throws(() => parseSteps('quantize=dynamic:reduce-range=maybe'), /reduce-range takes on, off or auto/);
+    assert.throws(() => parseSteps('quantize=dynamic:cpu=sparc'), /cpu must be one of vnni, avx2, arm64, any/);
+  });
+
   it('rejects bad steps with the syntax', () => {
     assert.throws(() => parseSteps('prune=1.5'), /step 'prune=1\.5': prune needs a sparsity in \[0, 1\)/);
     assert.throws(() => parseSteps('quantize=fast'), /quantize needs a mode: dynamic, static, int8-weight or int4/);
@@ -114,6 +126,8 @@ describe('berth optimize (CLI)', () => {
     const report = JSON.parse(r.stdout);
     assert.equal(report.ok, true);
     assert.equal(report.written.path, out);
+    assert.equal(report.cpu.arch, process.arch, 'the CPU the figures were measured on');
+    assert.equal(report.steps[0].details.reduceRange, ['avx2', 'any'].includes(report.cpu.target), `quantize step on ${report.cpu.target}`);
     assert.ok(existsSync(out));
     assert.deepEqual(readdirSync(outDir), ['model.onnx'], 'no temp files left');
     const ev = await evaluate(out, { data, labels: test.y, reference: modelPath, latency: false });
@@ -134,6 +148,7 @@ describe('berth optimize (CLI)', () => {
     assert.match(r.stderr, /^error: refused: step 1 'prune=0\.95' drops top-1 accuracy by [\d.]+ points .* over the 1\.00 point bound; nothing written to /);
     assert.equal(r.stderr.trim().split('\n').length, 1);
     assert.match(r.stdout, /1 prune=0\.95 +✗/);
+    assert.match(r.stdout, /^measured on: \S+ .*\((vnni|avx2|arm64|any)/m);
     assert.equal(existsSync(out), false);
     assert.deepEqual(readdirSync(outDir), []);
   });

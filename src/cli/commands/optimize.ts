@@ -7,6 +7,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { modelInputSpecs, readDataset, readLabels } from '../../optimize/data.js';
 import { formatBytes, type LatencyStats } from '../../optimize/eval.js';
+import { describeCpu } from '../../runtime/cpu-features.js';
 import { STEP_SYNTAX, parseSteps, runPipeline, type PipelineReport } from '../../optimize/pipeline.js';
 import { positiveInteger, reportError } from './eval.js';
 import { addPushOptions, checkPushFlags, inputFromRegistry, pushDerived, type PushFlags } from './registry.js';
@@ -48,6 +49,7 @@ export function formatPipelineReport(r: PipelineReport, input: string, output: s
   const lines: string[] = [];
   const metric = r.metric === 'top1' ? 'top-1 accuracy drop' : 'disagreement with the original';
   lines.push(`optimize ${input} → ${output}: ${r.samples} samples, output '${r.output}', bound: ${metric} ≤ ${pts(r.maxAccuracyDrop)} points`);
+  lines.push(`measured on: ${describeCpu(r.cpu)}`);
   const header = ['step', 'size', 'ratio', 'top-1', 'drop (pts)', 'agreement', 'max |Δ|', 'time'];
   const rows: string[][] = [['original', formatBytes(r.original.bytes), '1.000', pct(r.original.accuracy), '—', '—', '—', '—']];
   for (const s of r.steps) {

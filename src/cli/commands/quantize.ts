@@ -11,6 +11,7 @@ import { isExternal } from '../../onnx/external.js';
 import { datasetOptionsFor, readDataset } from '../../optimize/data.js';
 import { formatReport, quantize, type QuantizeOptions } from '../../optimize/quantize/index.js';
 import { formatBytes } from '../../optimize/quantize/report.js';
+import { CPU_TARGETS, type CpuTarget } from '../../runtime/cpu-features.js';
 import { addPushOptions, checkPushFlags, inputFromRegistry, pushDerived, type PushFlags } from './registry.js';
 
 interface QuantizeCommandOptions extends PushFlags {
@@ -21,7 +22,8 @@ interface QuantizeCommandOptions extends PushFlags {
   accuracyLevel?: 0 | 1 | 2 | 3 | 4;
   symmetric?: boolean;
   perChannel?: boolean;
-  reduceRange?: boolean;
+  reduceRange?: boolean | 'auto';
+  targetCpu?: CpuTarget;
   calibration?: string;
   calibrationMethod?: 'minmax' | 'entropy' | 'percentile';
   calibrationBins?: number;
@@ -38,6 +40,14 @@ function oneOf<T extends number>(name: string, allowed: readonly T[]): (value: s
     if (!allowed.includes(n as T)) throw new InvalidArgumentError(`${name} must be one of ${allowed.join(', ')}`);
     return n as T;
   };
+}
+
+/** --reduce-range [on|off|auto]; the bare flag (as before) means on. */
+function reduceRange(value: string): boolean | 'auto' {
+  if (value === 'on') return true;
+  if (value === 'off') return false;
+  if (value === 'auto') return 'auto';
+  throw new InvalidArgumentError('--reduce-range must be on, off or auto');
 }
 
 function list(value: string): string[] {
@@ -116,7 +126,8 @@ export function registerQuantize(program: Command): void {
     .option('--accuracy-level <n>', 'int4: MatMulNBits accuracy_level (0 = fp32 activations ... 4 = int8 activations; default 4)', oneOf('--accuracy-level', [0, 1, 2, 3, 4] as const))
     .option('--symmetric', 'int4: symmetric blocks without zero points')
     .option('--per-channel', 'one weight scale per output channel')
-    .option('--reduce-range', '7-bit weights, for x86 CPUs without VNNI (u8s8 saturation)')
+    .option('--reduce-range [mode]', 'on: 7-bit int8 weights (ORT reduce_range); off: full range; auto (default): on when the target CPU is x86-64 without VNNI, where u8s8 products can saturate', reduceRange)
+    .addOption(new Option('--target-cpu <cpu>', "the CPU the model will run on (default: this machine's): vnni (x86-64 with VNNI), avx2 (x86-64 without VNNI), arm64, any").choices([...CPU_TARGETS]))
     .option('--calibration <data>', 'static: calibration inputs (.npy, .npz, .json, .csv or a directory of NAME.npy)')
     .addOption(new Option('--calibration-method <method>', 'static: how activation ranges are chosen').choices(['minmax', 'entropy', 'percentile']))
     .option('--calibration-bins <n>', 'static entropy/percentile: histogram bins (default 128 / 2048)', positive('--calibration-bins'))
@@ -146,6 +157,7 @@ export function registerQuantize(program: Command): void {
           symmetric: opts.symmetric,
           perChannel: opts.perChannel,
           reduceRange: opts.reduceRange,
+          targetCpu: opts.targetCpu,
           calibration,
           calibrationMethod: opts.calibrationMethod,
           activationType: opts.activationType,

@@ -23,6 +23,10 @@ export class Context {
   renameInputs?: (node: NodeProto, index: number) => NodeProto;
   weightBytesBefore = 0;
   weightBytesAfter = 0;
+  /** 7-bit int8 weights (decided by decideRange) */
+  reduceRange = false;
+  /** reduce range was asked for explicitly: it applies to every weight, not only u8s8 ones */
+  reduceRangeForced = false;
   private readonly countedWeights = new Set<string>();
 
   constructor(
@@ -134,8 +138,8 @@ export interface WeightTensors {
 }
 
 /** Quantized weight + scale + zero point initializers (ORT naming: _quantized, _scale, _zero_point). */
-export function weightTensors(ctx: Context, base: string, data: Float32Array, dims: number[], type: QuantType, opts: { symmetric: boolean; axis?: number }): WeightTensors {
-  const quant = quantizeWeight(data, dims, type, { symmetric: opts.symmetric, axis: opts.axis, reduceRange: ctx.options.reduceRange });
+export function weightTensors(ctx: Context, base: string, data: Float32Array, dims: number[], type: QuantType, opts: { symmetric: boolean; axis?: number; reduceRange?: boolean }): WeightTensors {
+  const quant = quantizeWeight(data, dims, type, { symmetric: opts.symmetric, axis: opts.axis, reduceRange: opts.reduceRange ?? ctx.reduceRange });
   const vector = opts.axis !== undefined;
   const zpType = type === 'uint8' ? 'uint8' : 'int8';
   const q = makeTensor(ctx.names.fresh(`${base}_quantized`), type as 'int8', dims, quant.values);

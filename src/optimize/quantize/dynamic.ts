@@ -6,7 +6,8 @@
  * or (form 'standard', plain ONNX, what ORT's quantize_dynamic writes)
  *   DynamicQuantizeLinear(A) -> MatMulInteger(A_q, B_int8, A_zp, B_zp) -> Cast(float)
  *   -> Mul(A_scale * B_scale) [-> Add(bias)]
- * Weights are symmetric int8 (zero point 0, range [-127, 127]), per tensor or per column.
+ * Weights are symmetric int8 (zero point 0, range [-127, 127], or [-64, 64] with reduce range:
+ * see target.ts), per tensor or per column.
  * Gemm: transA becomes a Transpose, transB is applied to the stored weight, alpha is folded into
  * the weight scale, beta * C into the bias (or an Add when C is not a row vector constant).
  *
@@ -164,7 +165,8 @@ function quantizeConv(ctx: Context, c: Candidate, quantizeActivation: (a: string
     }
   }
   const dims = ctx.constants.dims(wName)!;
-  const w = weightTensors(ctx, wName, ctx.constants.floats(wName), dims, 'uint8', { symmetric: false });
+  // u8u8 cannot saturate: 7-bit weights only when asked for explicitly
+  const w = weightTensors(ctx, wName, ctx.constants.floats(wName), dims, 'uint8', { symmetric: false, reduceRange: ctx.reduceRangeForced && ctx.reduceRange });
   for (const t of [w.q, w.scale, w.zeroPoint]) ctx.rw.addInitializer(t);
   ctx.countWeight(wName, tensorBytes(ctx.constants.get(wName)!), [w.q, w.scale, w.zeroPoint]);
   const output = c.node.output[0];

@@ -7,11 +7,13 @@
  * they are quantized, so a large model is never held twice in float.
  */
 import type { ModelProto } from '../../onnx/index.js';
+import { CPU_TARGETS, detectCpuFeatures } from '../../runtime/cpu-features.js';
 import { Context, selectCandidates } from './context.js';
 import { quantizeDynamic } from './dynamic.js';
 import { MS_DOMAIN, initializerBytes, onnxOpset, withOpset } from './graph.js';
 import { foldBatchNorm } from './prepare.js';
 import { quantizeStatic } from './static.js';
+import { decideRange } from './target.js';
 import { QuantizeError, type QuantizeOptions, type QuantizeReport } from './types.js';
 import { quantizeWeightOnly4, quantizeWeightOnly8 } from './weight-only.js';
 
@@ -20,6 +22,7 @@ export { computeScaleZeroPoint, quantizeValue, dequantizeValue, qRange, roundHal
 export type { QuantType, QuantParams, QuantizedWeight, Int4Blocks } from './math.js';
 export { rangeOf, entropyThreshold, histogram, type CalibrationMethod, type CalibrationSettings, type TensorRange } from './calibrate.js';
 export { formatReport } from './report.js';
+export { decideRange, usesU8S8Kernels, type RangeDecision } from './target.js';
 
 const SUPPORTED: Record<string, string[]> = {
   dynamic: ['MatMul', 'Gemm', 'Conv'],
@@ -54,6 +57,12 @@ function validate(options: QuantizeOptions): { key: string; bits: 8 | 4; opTypes
   if (options.calibrationMethod !== undefined && !['minmax', 'entropy', 'percentile'].includes(options.calibrationMethod)) {
     throw new QuantizeError(`calibration method must be minmax, entropy or percentile, got ${String(options.calibrationMethod)}`);
   }
+  if (options.reduceRange !== undefined && ![true, false, 'auto'].includes(options.reduceRange)) {
+    throw new QuantizeError(`reduce range must be on, off or auto, got ${String(options.reduceRange)}`);
+  }
+  if (options.targetCpu !== undefined && !CPU_TARGETS.includes(options.targetCpu)) {
+    throw new QuantizeError(`target CPU must be one of ${CPU_TARGETS.join(', ')}, got ${String(options.targetCpu)}`);
+  }
   const p = options.calibrationSettings?.percentile;
   if (p !== undefined && !(p > 0 && p <= 100)) throw new QuantizeError(`percentile must be in (0, 100], got ${p}`);
   const key = mode === 'weight-only' ? `weight-only-${bits}` : mode;
@@ -71,8 +80,15 @@ export async function quantize(model: ModelProto, options: QuantizeOptions): Pro
   const { bits, opTypes } = validate(options);
   if (!model.graph) throw new QuantizeError('the model has no graph');
   const { mode } = options;
+  const cpu = detectCpuFeatures();
+  const range = decideRange(options, cpu);
   const report: QuantizeReport = {
     mode,
+    targetCpu: range.targetCpu,
+    targetCpuFrom: range.targetCpuFrom,
+    cpu,
+    reduceRange: range.reduceRange && bits === 8,
+    reduceRangeReason: bits === 4 ? '4-bit blocks have their own range' : range.reason,
     bits,
     weightType: bits === 4 ? (options.symmetric ? 'int4' : 'uint4') : 'int8',
     perChannel: bits === 4 ? false : (options.perChannel ?? false),
@@ -80,7 +96,7 @@ export async function quantize(model: ModelProto, options: QuantizeOptions): Pro
     quantizedNodes: [],
     skipped: [],
     rewrites: [],
-    warnings: [],
+    warnings: bits === 8 ? [...range.warnings] : [],
     sizeBefore: initializerBytes(model.graph),
     sizeAfter: 0,
     weightBytesBefore: 0,
@@ -106,6 +122,8 @@ export async function quantize(model: ModelProto, options: QuantizeOptions): Pro
     work = foldBatchNorm(work, options.externalDataDir, report.rewrites);
   }
   const ctx = new Context(work, options, report);
+  ctx.reduceRange = report.reduceRange;
+  ctx.reduceRangeForced = range.forced;
   const candidates = selectCandidates(work.graph!, opTypes, options.exclude ?? [], report);
   if (mode === 'dynamic') quantizeDynamic(ctx, candidates);
   else if (mode === 'static') await quantizeStatic(ctx, candidates);
@@ -119,7 +137,7 @@ export async function quantize(model: ModelProto, options: QuantizeOptions): Pro
     out = withOpset(out, MS_DOMAIN, 1);
     if (out.opsetImport.length > before) report.addedOpsets.push(`${MS_DOMAIN}:1`);
   }
-  const settings: Record<string, unknown> = { mode, bits, perChannel: report.perChannel };
+  const settings: Record<string, unknown> = { mode, bits, perChannel: report.perChannel, targetCpu: report.targetCpu, reduceRange: report.reduceRange };
   if (report.blockSize) Object.assign(settings, { blockSize: report.blockSize, accuracyLevel: report.accuracyLevel, symmetric: report.symmetric });
   if (report.activationType) settings.activationType = report.activationType;
   if (report.calibration) settings.calibrationMethod = report.calibration.method;

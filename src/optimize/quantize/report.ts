@@ -1,4 +1,5 @@
 /** Human-readable rendering of a QuantizeReport (the CLI's default output). */
+import { describeCpu } from '../../runtime/cpu-features.js';
 import type { QuantizeReport } from './types.js';
 
 export function formatBytes(n: number): string {
@@ -33,6 +34,11 @@ export function formatReport(r: QuantizeReport): string {
   if (r.activationType) what.push(`activations ${r.activationType}`);
   if (r.form) what.push(`form ${r.form === 'fused' ? 'com.microsoft.DynamicQuantizeMatMul' : 'DynamicQuantizeLinear+MatMulInteger'}`);
   lines.push(`quantize: ${what.join(', ')}`);
+  if (r.bits === 8) {
+    const target = r.targetCpuFrom === 'option' ? `${r.targetCpu} (--target-cpu; this machine: ${describeCpu(r.cpu)})` : `${r.targetCpu} (this machine: ${describeCpu(r.cpu)})`;
+    lines.push(`target cpu: ${target}`);
+    lines.push(`reduce range: ${r.reduceRange ? 'on, int8 weights in [-64, 64]' : 'off, full-range weights'} (${r.reduceRangeReason})`);
+  }
   if (r.calibration) {
     const s = Object.entries(r.calibration.settings).map(([k, v]) => `${k}=${v}`).join(' ');
     lines.push(`calibration: ${r.calibration.method} over ${r.calibration.samples} samples (${r.calibration.runs} runs)${s ? `, ${s}` : ''}`);

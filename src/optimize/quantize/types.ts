@@ -1,4 +1,5 @@
 /** Options and report of `quantize`. */
+import type { CpuFeatures, CpuTarget } from '../../runtime/cpu-features.js';
 import type { Dataset } from '../data.js';
 import type { CalibrationMethod } from './calibrate.js';
 
@@ -32,8 +33,14 @@ export interface QuantizeOptions {
    * block's input feeding q/k/v) is left unfused. int16 uses com.microsoft Q/DQ below opset 21.
    */
   activationType?: 'int8' | 'uint8' | 'int16';
-  /** 7-bit weights (ORT reduce_range), for x86 CPUs without VNNI where u8s8 products can saturate */
-  reduceRange?: boolean;
+  /**
+   * 7-bit int8 weights ([-64, 64], ORT's reduce_range) for the integer kernels of dynamic and
+   * static models. 'auto' (default): on when the target CPU's u8s8 kernels can saturate (x86-64
+   * without VNNI, or an unknown CPU), off otherwise. true/false force it.
+   */
+  reduceRange?: boolean | 'auto';
+  /** the CPU the model will run on; default: this machine's (detectCpuFeatures) */
+  targetCpu?: CpuTarget;
   /** node names (or OpType#index for unnamed nodes) to leave in float */
   exclude?: string[];
   /** op types to quantize; default MatMul, Gemm (+ Conv for static) */
@@ -83,6 +90,14 @@ export interface ActivationParams {
 
 export interface QuantizeReport {
   mode: QuantizeMode;
+  /** the CPU the model is quantized for, and whether it was given or read from this machine */
+  targetCpu: CpuTarget;
+  targetCpuFrom: 'option' | 'this machine';
+  /** this machine's CPU features (what the target defaults to) */
+  cpu: CpuFeatures;
+  /** whether int8 weights were quantized to 7 bits, and why */
+  reduceRange: boolean;
+  reduceRangeReason: string;
   /** weight bits */
   bits: 8 | 4;
   weightType: 'int8' | 'uint8' | 'int4' | 'uint4';
