@@ -114,8 +114,8 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
 
   // Tracing hooks first, so that requests refused by later hooks (auth) are traced too.
   if (options.tracing) options.tracing.registerHttpHooks(app);
-  if (options.metrics) registerMetricsRoute(app, options.metrics);
   registerAuth(app, options.auth && { ...options.auth, log: options.auth.log ?? options.logger }, options.access, options.logger);
+  if (options.metrics) registerMetricsRoute(app, options.metrics);
   if (options.admin) registerAdminRoutes(app, { ...options.admin, service });
   if (options.monitoring) registerMonitoringRoutes(app, options.monitoring);
   if (options.dashboard) registerDashboardRoutes(app, service, options);

@@ -22,7 +22,7 @@ import pino from 'pino';
 import type { DestinationStream, Logger } from 'pino';
 import { KeyChecker, failedRestriction, restrictedMessage, scopesFor } from '../serving/access.js';
 import type { ApiKeyInfo, KeyVerifier, RestrictedApi } from '../serving/access.js';
-import { restRule } from './route-scopes.js';
+import { recordRoutes, registeredRoutes, restRule } from './route-scopes.js';
 import { hostRefusal, originRefusal } from './origin-guard.js';
 import type { OriginGuardOptions } from './origin-guard.js';
 
@@ -93,6 +93,11 @@ export function registerAuth(app: FastifyInstance, auth: AuthOptions | undefined
   const log = auth?.log ?? logger;
   const restricted = access.restricted ?? [];
   app.decorateRequest('apiKey', undefined);
+  recordRoutes(app);
+  // Undeclared routes answer 403 (below); say so once at start, where it is seen.
+  app.addHook('onReady', async () => {
+    for (const r of registeredRoutes(app)) if (!r.rule) log?.error({ method: r.method, route: r.url }, 'route has no declared access rule (http/route-scopes.ts): every request to it is refused');
+  });
   app.addHook('onRequest', async (request, reply) => {
     const route = request.routeOptions;
     const rule = restRule(request.method, route.url, route.config);

@@ -34,11 +34,11 @@ export function defaultAllowedHosts(bindHost: string | undefined): HostPattern[]
   return ['localhost', '*.localhost', ANY_IP];
 }
 
-/** Parses `--allowed-hosts a,b,*.c` (`*` alone = any host, returned as undefined). */
-export function parseAllowedHosts(value: string): HostPattern[] | undefined {
+/** Parses `--allowed-hosts a,b,*.c` (`*` = any host). */
+export function parseAllowedHosts(value: string): HostPattern[] {
   const list = value.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0);
   if (list.length === 0) throw new Error(`--allowed-hosts: expected host names separated by commas, got '${value}'`);
-  if (list.includes('*')) return undefined;
+  if (list.includes('*')) return ['*'];
   for (const h of list) {
     if (!/^(\*\.)?[a-z0-9_.:[\]-]+$/.test(h)) throw new Error(`--allowed-hosts: '${h}' is not a host name, *.domain or IP address`);
   }
@@ -81,7 +81,7 @@ export function hostAllowed(name: string, allowed: readonly HostPattern[]): bool
  * header; `target` the raw request target (an absolute-form target names the host too).
  */
 export function hostRefusal(hostHeader: unknown, target: string, allowed: readonly HostPattern[] | undefined): string | undefined {
-  if (!allowed) return undefined;
+  if (!allowed || allowed.includes('*')) return undefined;
   const names: string[] = [];
   if (typeof hostHeader !== 'string' || hostHeader === '') return 'the request has no Host header';
   const fromHeader = hostName(hostHeader);

@@ -100,6 +100,28 @@ export function restRule(method: string, routeUrl: string | undefined, config?: 
   return REST_ROUTES[`${m} ${routeUrl}`];
 }
 
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  rule?: RouteRule;
+}
+
+const registered = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Records every route registered on `app` from now on (for the start-up check and the tests). */
+export function recordRoutes(app: FastifyInstance): void {
+  const list: RegisteredRoute[] = [];
+  registered.set(app, list);
+  app.addHook('onRoute', (route: RouteOptions) => {
+    for (const method of [route.method].flat()) list.push({ method, url: route.url, rule: restRule(method, route.url, route.config) });
+  });
+}
+
+/** The router's own route table as recorded by recordRoutes(), with each route's rule. */
+export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
+  return registered.get(app) ?? [];
+}
+
 /**
  * Marks every route registered from now on in `scope` (and its children) with `rule`: for
  * plugins that make one route per file (the dashboard's static files).
