@@ -106,20 +106,24 @@ export interface RegisteredRoute {
   rule?: RouteRule;
 }
 
-const registered = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+const registered = new WeakMap<FastifyInstance, RouteOptions[]>();
 
 /** Records every route registered on `app` from now on (for the start-up check and the tests). */
 export function recordRoutes(app: FastifyInstance): void {
-  const list: RegisteredRoute[] = [];
+  const list: RouteOptions[] = [];
   registered.set(app, list);
   app.addHook('onRoute', (route: RouteOptions) => {
-    for (const method of [route.method].flat()) list.push({ method, url: route.url, rule: restRule(method, route.url, route.config) });
+    list.push(route);
   });
 }
 
 /** The router's own route table as recorded by recordRoutes(), with each route's rule. */
-export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
-  return registered.get(app) ?? [];
+export function registeredRoutes(app: FastifyInstance): RegisteredRoute[] {
+  // Rules are read now, not when recorded: a plugin's own onRoute hook (declareRouteAccess)
+  // runs after the root's and may set the route's config.
+  return (registered.get(app) ?? []).flatMap((route) =>
+    [route.method].flat().map((method) => ({ method, url: route.url, rule: restRule(method, route.url, route.config) })),
+  );
 }
 
 /**
