@@ -6,6 +6,7 @@
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Registry } from '../../src/registry/registry.js';
+import type { Access } from '../../src/serving/access.js';
 import { tempDir } from '../helpers/models.js';
 import { writeScaledAffine } from '../rollout/helpers.js';
 
@@ -100,3 +101,22 @@ export async function keyedRegistry(): Promise<KeyedRegistry> {
   for (const scope of ['read', 'infer', 'admin'] as const) keys[scope] = (await registry.createKey(scope, { name: `${scope}-key` })).key;
   return { dir, home, registry, keys };
 }
+
+/** The policy, stated independently of src/: which key scopes each access class accepts. */
+export function expectedScopes(access: Access, requireAuth: boolean): Scope[] | 'none' {
+  switch (access) {
+    case 'public':
+      return 'none';
+    case 'serving':
+      return requireAuth ? ['read', 'infer', 'admin'] : 'none';
+    case 'infer':
+      return requireAuth ? ['infer', 'admin'] : 'none';
+    case 'read':
+      return ['read', 'admin'];
+    case 'feedback':
+      return ['infer', 'admin'];
+    case 'admin':
+      return ['admin'];
+  }
+}
+

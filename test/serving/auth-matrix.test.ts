@@ -17,28 +17,9 @@ import { InferenceService } from '../../src/core/inference-service.js';
 import { REST_ROUTES, registeredRoutes } from '../../src/http/route-scopes.js';
 import type { RegisteredRoute } from '../../src/http/route-scopes.js';
 import { GRPC_METHODS } from '../../src/serving/access.js';
-import type { Access } from '../../src/serving/access.js';
 import type { FastifyInstance } from 'fastify';
-import { keyedRegistry, pool, rawRequest } from './auth-helpers.js';
+import { expectedScopes, keyedRegistry, pool, rawRequest } from './auth-helpers.js';
 import type { KeyedRegistry, RawAnswer, Scope } from './auth-helpers.js';
-
-/** The policy, stated independently of src/: which key scopes each access class accepts. */
-function expectedScopes(access: Access, requireAuth: boolean): Scope[] | 'none' {
-  switch (access) {
-    case 'public':
-      return 'none';
-    case 'serving':
-      return requireAuth ? ['read', 'infer', 'admin'] : 'none';
-    case 'infer':
-      return requireAuth ? ['infer', 'admin'] : 'none';
-    case 'read':
-      return ['read', 'admin'];
-    case 'feedback':
-      return ['infer', 'admin'];
-    case 'admin':
-      return ['admin'];
-  }
-}
 
 type Cred = { name: string; header?: string | Buffer; scope?: Scope };
 
