@@ -49,7 +49,7 @@ export function rawRequest(port: number, method: string, target: string, headers
       }
       let payload = text.slice(text.indexOf('\r\n\r\n') + 4);
       if (hs['transfer-encoding'] === 'chunked') payload = dechunk(payload);
-      resolve({ status: Number(m[1]), headers: hs, body: payload });
+      resolve({ status: Number(m[1]), headers: hs, body: Buffer.from(payload, 'latin1').toString('utf8') });
     });
   });
 }
