@@ -98,46 +98,51 @@ export function registerAuth(app: FastifyInstance, auth: AuthOptions | undefined
   app.addHook('onReady', async () => {
     for (const r of registeredRoutes(app)) if (!r.rule) log?.error({ method: r.method, route: r.url }, 'route has no declared access rule (http/route-scopes.ts): every request to it is refused');
   });
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, not an async one: most requests need no key, and pass without a promise.
+  app.addHook('onRequest', (request, reply, done) => {
     const route = request.routeOptions;
     const rule = restRule(request.method, route.url, route.config);
     const where = () => ({ reqId: request.id, method: request.method, url: request.url.split('?', 1)[0], route: route.url });
+    const stop = (status: 401 | 403 | 503, message: string, bearerError?: string): void => {
+      refuse(reply, status, message, bearerError);
+    };
 
     // Probes answer whatever the Host: a kubelet asks by pod IP.
     if (!(rule?.category === 'health' && rule.access === 'public')) {
       const badHost = hostRefusal(request.headers.host, request.raw.url ?? '', access.allowedHosts);
       if (badHost) {
         log?.info({ ...where(), status: 403 }, `request refused: ${badHost}`);
-        return refuse(reply, 403, badHost);
+        return stop(403, badHost);
       }
     }
     const badOrigin = originRefusal(request.method, request.headers.origin, request.headers.host, access.allowedOrigins);
     if (badOrigin) {
       log?.info({ ...where(), status: 403 }, badOrigin);
-      return refuse(reply, 403, badOrigin);
+      return stop(403, badOrigin);
     }
-    if (route.url === undefined) return undefined; // no route: the 404 handler answers
+    if (route.url === undefined) return done(); // no route: the 404 handler answers
     if (!rule) {
       log?.error({ ...where() }, 'route has no declared access rule (http/route-scopes.ts): refused');
-      return refuse(reply, 403, 'this endpoint has no declared access rule; refused');
+      return stop(403, 'this endpoint has no declared access rule; refused');
     }
     const failed = failedRestriction(restricted, rule.category, (name) => request.headers[name]);
     if (failed) {
       log?.info({ ...where(), status: 403, category: rule.category }, 'restricted API: request without the header refused');
-      return refuse(reply, 403, restrictedMessage(failed, rule.category));
+      return stop(403, restrictedMessage(failed, rule.category));
     }
     const needed = keys ? scopesFor(rule.access, true, requireAuth) : undefined;
-    if (!keys || !needed) return undefined;
-    const verdict = await keys.check(request.headers.authorization, needed);
-    if (verdict.info) request.apiKey = verdict.info;
-    if (!verdict.ok) {
-      if (verdict.status === 503) log?.error({ ...where(), err: verdict.cause }, 'API key verification failed');
-      else if (verdict.status === 403) log?.info({ ...where(), status: 403, key_id: verdict.info?.id, scope: verdict.info?.scope }, 'API key of the wrong scope refused');
-      else if (verdict.bearerError) log?.info({ ...where(), status: 401 }, 'request with an unknown or revoked API key refused');
-      else log?.info({ ...where(), status: 401 }, 'request without an API key refused');
-      return refuse(reply, verdict.status, verdict.message, verdict.bearerError);
-    }
-    log?.debug({ ...where(), key_id: verdict.info?.id, scope: verdict.info?.scope }, 'API key accepted');
-    return undefined;
+    if (!keys || !needed) return done();
+    keys.check(request.headers.authorization, needed).then((verdict) => {
+      if (verdict.info) request.apiKey = verdict.info;
+      if (!verdict.ok) {
+        if (verdict.status === 503) log?.error({ ...where(), err: verdict.cause }, 'API key verification failed');
+        else if (verdict.status === 403) log?.info({ ...where(), status: 403, key_id: verdict.info?.id, scope: verdict.info?.scope }, 'API key of the wrong scope refused');
+        else if (verdict.bearerError) log?.info({ ...where(), status: 401 }, 'request with an unknown or revoked API key refused');
+        else log?.info({ ...where(), status: 401 }, 'request without an API key refused');
+        return stop(verdict.status, verdict.message, verdict.bearerError);
+      }
+      log?.debug({ ...where(), key_id: verdict.info?.id, scope: verdict.info?.scope }, 'API key accepted');
+      done();
+    }, (err: unknown) => done(err as Error));
   });
 }
