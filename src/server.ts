@@ -138,6 +138,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }, control);
   await http.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
   const grpcWanted = options.grpcPort !== undefined && options.grpcPort !== null;
+  const controlGuarded = registry !== undefined || (options.access?.restricted ?? []).some((r) => r.categories.includes('model-repository'));
+  if (options.modelControl?.mode === 'explicit' && !controlGuarded && defaultAllowedHosts(options.host) === undefined) {
+    logger.warn({ host: options.host }, 'model load/unload is open to anyone who can reach this server: consider --restricted-api model-repository:HEADER=@FILE');
+  }
   const grpc = !grpcWanted
     ? undefined
     : await startGrpcServer({
