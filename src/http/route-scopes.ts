@@ -1,6 +1,7 @@
 /**
- * Who may call which route: the one table of it, for REST and gRPC. Access is decided on the
- * route the router matched (fastify's `request.routeOptions.url`, a gRPC method's name), never
+ * Who may call which REST route: the one table of it (gRPC's is GRPC_METHODS in
+ * serving/access.ts, with the same access classes). Access is decided on the route the router
+ * matched (fastify's `request.routeOptions.url`; http/auth.ts), never
  * on the raw request target, so percent-encoding (`/api/%761/...`), absolute-form targets
  * (`GET http://x/api/v1/audit`) and any other spelling the router accepts are judged exactly
  * like the route they reach. A route that is not in the table (and does not declare its access
@@ -11,8 +12,9 @@
  * - Restricted APIs (`--restricted-api CATEGORY,...:HEADER=VALUE`, after Triton's
  *   `--http-restricted-api`): `category` names the group a restriction applies to.
  *
- * docs/admin-api.md carries this table in prose; test/serving/auth-matrix.test.ts checks that
- * every route of a running server has a row and that the doc lists every row.
+ * docs/admin-api.md prints this table (test/serving/auth-docs.test.ts keeps the two equal);
+ * test/serving/auth-matrix.test.ts checks that every route of a running server has a row and
+ * that the router enforces it.
  */
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { RouteRule } from '../serving/access.js';
