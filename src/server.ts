@@ -12,6 +12,8 @@ import type { ModelControlMode } from './core/model-control.js';
 import { buildHttpApp, DEFAULT_BODY_LIMIT } from './http/app.js';
 import { startGrpcServer } from './grpc/server.js';
 import { invalidArgument } from './core/errors.js';
+import type { RestrictedApi } from './serving/access.js';
+import { defaultAllowedHosts } from './http/origin-guard.js';
 import type { RegistryApi } from './serving/registry-api.js';
 import { RegistrySync, openRegistry } from './serving/registry-sync.js';
 import { ServingMetrics } from './monitor/metrics.js';
@@ -48,6 +50,12 @@ export interface ServeOptions {
   registry?: { home?: string; catalogUrl?: string; pollSecs?: number; instance?: RegistryApi };
   /** inference and metadata endpoints need an API key (the admin API always does) */
   requireAuth?: boolean;
+  /**
+   * Host allow-list, cross-origin writes, restricted APIs (http/auth.ts, grpc/auth.ts).
+   * allowedHosts default: loopback names and IP addresses when listening on loopback, any
+   * host otherwise; ['*'] = any.
+   */
+  access?: { allowedHosts?: string[]; allowedOrigins?: string[]; restricted?: RestrictedApi[] };
   /** shadow copies in flight per model before more are skipped (default 128) */
   maxShadowInFlight?: number;
   /** Prometheus metrics at GET /metrics (default true) */
@@ -121,6 +129,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     bodyLimit: options.bodyLimit,
     logger,
     auth: registry ? { registry, requireAuth: options.requireAuth } : undefined,
+    access: { ...options.access, allowedHosts: options.access?.allowedHosts ?? defaultAllowedHosts(options.host) },
     admin: registry ? { registry, sync } : undefined,
     metrics,
     tracing,
@@ -128,10 +137,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     dashboard: { web: options.dashboard !== false, history },
   }, control);
   await http.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8000 });
-  // The gRPC front end has no API-key check yet: with --require-auth it stays off.
-  const grpcWanted = options.grpcPort !== undefined && options.grpcPort !== null && !options.requireAuth;
-  if (options.requireAuth && options.grpcPort !== undefined && options.grpcPort !== null) {
-    logger.warn('--require-auth: the gRPC front end is not started (it does not check API keys yet); inference is over REST only');
+  const grpcWanted = options.grpcPort !== undefined && options.grpcPort !== null;
+  const controlGuarded = registry !== undefined || (options.access?.restricted ?? []).some((r) => r.categories.includes('model-repository'));
+  if (options.modelControl?.mode === 'explicit' && !controlGuarded && defaultAllowedHosts(options.host) === undefined) {
+    logger.warn({ host: options.host }, 'model load/unload is open to anyone who can reach this server: consider --restricted-api model-repository:HEADER=@FILE');
   }
   const grpc = !grpcWanted
     ? undefined
@@ -143,6 +152,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         maxMessageBytes: options.grpcMaxMessageBytes ?? options.bodyLimit ?? DEFAULT_BODY_LIMIT,
         logger,
         tracing,
+        access: { keys: registry ? { registry, requireAuth: options.requireAuth } : undefined, restricted: options.access?.restricted },
       });
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port ?? 8000;

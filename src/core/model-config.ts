@@ -3,6 +3,7 @@
  * snake_case, so a Triton user reads it without a manual), then the server's command-line
  * defaults for whatever the file leaves out.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { invalidArgument } from './errors.js';
 
@@ -103,6 +104,81 @@ export function resolveConfig(file: unknown, defaults: ModelConfig, source = 'co
     labels: f.labels ?? defaults.labels,
     intraOpThreads: f.intra_op_threads ?? defaults.intraOpThreads,
   };
+}
+
+/**
+ * Caps on what a load request's config override may ask for (`POST /v2/repository/models/M/load`,
+ * gRPC RepositoryModelLoad). The override comes from a client, and each instance is a worker
+ * thread with its own onnxruntime session: 300 asked for took 46 s, 4 GB and 612 threads before.
+ * A repository's config.json is the operator's and is not capped.
+ */
+export interface OverrideLimits {
+  /** instances per version (instance_group counts summed, or `instances`) */
+  instances: number;
+  /** instances × versions the override's version policy asks for */
+  totalInstances: number;
+  intraOpThreads: number;
+  maxBatchSize: number;
+  preferredBatchSizes: number;
+  maxQueueDelayUs: number;
+  /** 0 (unbounded) is refused too */
+  maxQueueSize: number;
+  /** versions a version policy may select */
+  versions: number;
+  labels: number;
+}
+
+/** The caps, from the machine's CPU count: threads beyond a few per core buy nothing. */
+export function overrideLimits(cpus = availableParallelism()): OverrideLimits {
+  const threads = Math.max(8, 4 * cpus);
+  return {
+    instances: threads,
+    totalInstances: threads,
+    intraOpThreads: threads,
+    maxBatchSize: 8192,
+    preferredBatchSizes: 64,
+    maxQueueDelayUs: 60_000_000,
+    maxQueueSize: 65_536,
+    versions: 16,
+    labels: 1_000_000,
+  };
+}
+
+/**
+ * Refuses a config override that asks for more than the caps, naming the field and the cap
+ * (INVALID_ARGUMENT → 400). Types are left to resolveConfig's schema; this reads numbers only.
+ * `availableVersions`, when known, is what a `version_policy: {all: {}}` would select.
+ */
+export function checkOverrideLimits(override: unknown, limits: OverrideLimits = overrideLimits(), availableVersions?: number): void {
+  if (typeof override !== 'object' || override === null || Array.isArray(override)) return;
+  const o = override as Record<string, unknown>;
+  const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const obj = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const cap = (field: string, value: number | undefined, max: number, why = ''): void => {
+    if (value !== undefined && value > max) throw invalidArgument(`config override: ${field} is ${value}; a load request may ask for at most ${max}${why}`);
+  };
+  const instanceWhy = ` (4 × this machine's ${availableParallelism()} CPU threads, at least 8); set more in the repository's config.json`;
+  const groups = Array.isArray(o.instance_group) ? o.instance_group : undefined;
+  const groupTotal = groups?.reduce<number>((n, g) => n + (num(obj(g)?.count) ?? 1), 0);
+  cap('instances', num(o.instances), limits.instances, instanceWhy);
+  cap('instance_group[].count (summed)', groupTotal, limits.instances, instanceWhy);
+  cap('intra_op_threads', num(o.intra_op_threads), limits.intraOpThreads, instanceWhy);
+  cap('max_batch_size', num(o.max_batch_size), limits.maxBatchSize);
+  const batching = obj(o.dynamic_batching);
+  const preferred = Array.isArray(batching?.preferred_batch_size) ? (batching.preferred_batch_size as unknown[]) : undefined;
+  cap('dynamic_batching.preferred_batch_size (entries)', preferred?.length, limits.preferredBatchSizes);
+  cap('dynamic_batching.max_queue_delay_microseconds', num(batching?.max_queue_delay_microseconds), limits.maxQueueDelayUs);
+  const queueSize = num(obj(batching?.default_queue_policy)?.max_queue_size);
+  if (queueSize === 0) throw invalidArgument(`config override: dynamic_batching.default_queue_policy.max_queue_size 0 (unbounded) is not allowed in a load request; at most ${limits.maxQueueSize}`);
+  cap('dynamic_batching.default_queue_policy.max_queue_size', queueSize, limits.maxQueueSize);
+  cap('labels (entries)', Array.isArray(o.labels) ? o.labels.length : undefined, limits.labels);
+  const policy = obj(o.version_policy);
+  const latest = num(obj(policy?.latest)?.num_versions);
+  const specific = obj(policy?.specific)?.versions;
+  const versions = latest ?? (Array.isArray(specific) ? specific.length : undefined) ?? (policy?.all !== undefined ? availableVersions : undefined);
+  cap('version_policy (versions selected)', versions, limits.versions);
+  const perVersion = num(o.instances) ?? groupTotal;
+  if (perVersion !== undefined && versions !== undefined) cap('instances × versions', perVersion * versions, limits.totalInstances, instanceWhy);
 }
 
 /**

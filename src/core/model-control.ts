@@ -9,6 +9,7 @@ import type { InferenceService } from './inference-service.js';
 import type { ModelSource } from './repository.js';
 import { discoverModels } from './repository.js';
 import { statSync } from 'node:fs';
+import { checkOverrideLimits } from './model-config.js';
 
 export type ModelControlMode = 'none' | 'explicit' | 'poll';
 
@@ -103,8 +104,11 @@ export class ModelControl {
   /** Loads (or reloads, without downtime) a model by name; `config` overrides config.json. */
   async load(name: string, config?: unknown): Promise<void> {
     this.requireExplicit('load');
+    // before anything else: a refused override costs nothing
+    if (config !== undefined) checkOverrideLimits(config);
     const source = discoverModels(this.paths).find((s) => s.name === name);
     if (!source) throw notFound(`failed to load '${name}': no such model in the repository`);
+    if (config !== undefined) checkOverrideLimits(config, undefined, source.versions.size);
     await this.service.loadSource(source, config === undefined ? {} : { configOverride: config });
     const status = this.service.modelStatus(name);
     if (!status.ready) throw new BerthError('INVALID_ARGUMENT', `failed to load '${name}': ${status.reason}`);

@@ -17,6 +17,8 @@ import { healthHandlers, healthService } from './health.js';
 import { inferenceService } from './proto.js';
 import { toServiceError } from './status.js';
 import { CallSignal } from './call-signal.js';
+import { guardService } from './auth.js';
+import type { GrpcAccessOptions } from './auth.js';
 import type { RpcSpan, Tracing } from '../monitor/tracing.js';
 import { indexMessage, metadataMessage, statisticsMessage } from './views.js';
 
@@ -39,6 +41,8 @@ export interface GrpcServerOptions {
   logger?: Logger;
   /** OpenTelemetry: a server span per call, continuing the client's `traceparent` metadata */
   tracing?: Tracing;
+  /** API keys and restricted APIs (grpc/auth.ts), the same rules as REST */
+  access?: GrpcAccessOptions;
 }
 
 export interface RunningGrpcServer {
@@ -267,8 +271,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
       return {};
     }),
   };
-  server.addService(inferenceService(), handlers);
-  server.addService(healthService(), healthHandlers(service));
+  server.addService(inferenceService(), guardService(inferenceService(), handlers, '', opts.access ?? {}, logger));
+  server.addService(healthService(), guardService(healthService(), healthHandlers(service), 'grpc.health.v1.Health/', opts.access ?? {}, logger));
 
   const address = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) => {

@@ -16,7 +16,7 @@ import type { ModelControl } from '../core/model-control.js';
 import { decodeInferRequest, encodeInferResponse, headerLength, metadataTensor } from './v2-codec.js';
 import { decodePredictRequest, encodePredictions } from './v1-codec.js';
 import { registerAuth } from './auth.js';
-import type { AuthOptions } from './auth.js';
+import type { AccessOptions, AuthOptions } from './auth.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import type { AdminDeps } from './admin-routes.js';
 import { registerMetricsRoute } from '../monitor/metrics.js';
@@ -34,6 +34,8 @@ export interface HttpOptions {
   logger?: FastifyBaseLogger;
   /** API keys (http/auth.ts): always on for /api/v1, on inference too with requireAuth */
   auth?: AuthOptions;
+  /** host allow-list, cross-origin writes, restricted APIs (http/auth.ts); on with or without keys */
+  access?: AccessOptions;
   /** the admin API over a registry (/api/v1, /docs) */
   admin?: Omit<AdminDeps, 'service'>;
   /** Prometheus metrics served at GET /metrics */
@@ -112,8 +114,8 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
 
   // Tracing hooks first, so that requests refused by later hooks (auth) are traced too.
   if (options.tracing) options.tracing.registerHttpHooks(app);
+  registerAuth(app, options.auth && { ...options.auth, log: options.auth.log ?? options.logger }, options.access, options.logger);
   if (options.metrics) registerMetricsRoute(app, options.metrics);
-  if (options.auth) registerAuth(app, { ...options.auth, log: options.auth.log ?? options.logger });
   if (options.admin) registerAdminRoutes(app, { ...options.admin, service });
   if (options.monitoring) registerMonitoringRoutes(app, options.monitoring);
   if (options.dashboard) registerDashboardRoutes(app, service, options);

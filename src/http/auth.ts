@@ -1,36 +1,33 @@
 /**
- * API keys on the HTTP front end: `Authorization: Bearer KEY`, verified against the registry
- * (which stores keys hashed) and cached briefly. Which scope a request needs:
+ * Access control on the HTTP front end, one onRequest hook. fastify runs onRequest hooks after
+ * routing, so the hook judges the route the router matched (`request.routeOptions.url`), never
+ * the raw request target: `/api/%761/audit`, `//api/v1/audit`, `GET http://x/api/v1/audit` and
+ * any other spelling that reaches a route are judged as that route. In order:
  *
- * | request                                          | needs                          |
- * |--------------------------------------------------|--------------------------------|
- * | `/v2/health/*`, `/docs`, `/api/v1/openapi.json`  | nothing                        |
- * | `GET`/`HEAD` `/api/v1/*`                         | read or admin                  |
- * | `POST /api/v1/models/M/feedback` (ground truth)  | infer or admin                 |
- * | any other `/api/v1/*` (writes)                   | admin                          |
- * | inference (`…/infer`, `/v1/models/M:predict`)    | infer or admin, with requireAuth |
- * | `/v2/repository/models/M/load|unload`            | admin, with requireAuth        |
- * | other `/v2`, `/v1` reads                         | any key, with requireAuth      |
+ * 1. Host allow-list (`--allowed-hosts`; DNS rebinding): 403, except the /v2/health probes.
+ * 2. Cross-origin writes (`--allowed-origins`): a non-GET/HEAD/OPTIONS request with a foreign
+ *    `Origin` gets 403.
+ * 3. The route's rule (http/route-scopes.ts). A route without one is refused (403): routes
+ *    are closed until declared. Requests that match no route go on to the 404 handler.
+ * 4. Restricted APIs (`--restricted-api`): the route's category may need a header: 403.
+ * 5. API keys (with a registry): `Authorization: Bearer KEY` of a scope the rule accepts. No
+ *    key or a malformed header: 401 with `WWW-Authenticate: Bearer`; unknown key: 401
+ *    `invalid_token`; a key of the wrong scope: 403.
  *
- * No key: 401 with `WWW-Authenticate: Bearer`; a key of the wrong scope: 403. Keys never reach
- * the logs: this file logs key ids only, and LOG_REDACT censors the Authorization header
- * wherever a request's headers are logged.
+ * Keys never reach the logs: this file logs key ids only, and LOG_REDACT censors the
+ * Authorization header wherever a request's headers are logged.
  */
-import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import pino from 'pino';
 import type { DestinationStream, Logger } from 'pino';
-import type { KeyScope } from '../serving/registry-api.js';
+import { KeyChecker, failedRestriction, restrictedMessage, scopesFor } from '../serving/access.js';
+import type { ApiKeyInfo, KeyVerifier, RestrictedApi } from '../serving/access.js';
+import { recordRoutes, registeredRoutes, restRule } from './route-scopes.js';
+import { hostRefusal, originRefusal } from './origin-guard.js';
+import type { OriginGuardOptions } from './origin-guard.js';
 
-export interface ApiKeyInfo {
-  id: string;
-  scope: KeyScope;
-  name?: string;
-}
-
-export interface KeyVerifier {
-  verifyKey(key: string): Promise<ApiKeyInfo | undefined>;
-}
+export { bearerToken } from '../serving/access.js';
+export type { ApiKeyInfo, KeyVerifier } from '../serving/access.js';
 
 export interface AuthOptions {
   registry: KeyVerifier;
@@ -40,6 +37,12 @@ export interface AuthOptions {
   cacheMs?: number;
   /** where refusals are logged (key ids only) */
   log?: FastifyBaseLogger;
+}
+
+/** What the access hook enforces besides API keys; all of it works without a registry. */
+export interface AccessOptions extends OriginGuardOptions {
+  /** `--restricted-api`: API categories that need a header */
+  restricted?: readonly RestrictedApi[];
 }
 
 /** pino `redact` settings for every logger the server uses: the Authorization header never appears. */
@@ -61,61 +64,6 @@ export function createServerLogger(level: string, destination?: DestinationStrea
   return destination ? pino({ level, redact: LOG_REDACT }, destination) : pino({ level, redact: LOG_REDACT });
 }
 
-const ANY: readonly KeyScope[] = ['read', 'infer', 'admin'];
-const READ: readonly KeyScope[] = ['read', 'admin'];
-const INFER: readonly KeyScope[] = ['infer', 'admin'];
-const ADMIN: readonly KeyScope[] = ['admin'];
-
-/** The scopes that may make a request, or undefined when it needs no key. */
-export function requiredScopes(method: string, url: string, requireAuth: boolean): readonly KeyScope[] | undefined {
-  const path = url.split('?', 1)[0]!;
-  const read = method === 'GET' || method === 'HEAD';
-  if (path === '/docs' || path.startsWith('/docs/') || path === '/api/v1/openapi.json') return undefined;
-  // Ground truth comes from the application that calls the model: its infer key may send it.
-  if (method === 'POST' && /^\/api\/v1\/models\/[^/]+\/feedback$/.test(path)) return INFER;
-  if (path === '/api/v1' || path.startsWith('/api/v1/')) return read ? READ : ADMIN;
-  if (!requireAuth) return undefined;
-  if (path.startsWith('/v2/health/')) return undefined;
-  if (method === 'POST' && (/^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/.test(path) || /^\/v1\/models\/[^/]+$/.test(path))) return INFER;
-  if (method === 'POST' && /^\/v2\/repository\/models\/[^/]+\/(load|unload)$/.test(path)) return ADMIN;
-  if (path === '/v2' || path.startsWith('/v2/') || path.startsWith('/v1/')) return ANY;
-  return undefined;
-}
-
-/** The bearer token of a request, or undefined when it carries none. */
-export function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (typeof header !== 'string') return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return m ? m[1] : undefined;
-}
-
-/** Verified keys for a few seconds, keyed by the key's SHA-256 (the raw key is not kept). */
-class KeyCache {
-  private readonly entries = new Map<string, { info: ApiKeyInfo; expires: number }>();
-
-  constructor(private readonly ttlMs: number, private readonly maxEntries = 1000) {}
-
-  get(hash: string): ApiKeyInfo | undefined {
-    const e = this.entries.get(hash);
-    if (!e) return undefined;
-    if (e.expires <= Date.now()) {
-      this.entries.delete(hash);
-      return undefined;
-    }
-    return e.info;
-  }
-
-  set(hash: string, info: ApiKeyInfo): void {
-    if (this.ttlMs <= 0) return;
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    this.entries.set(hash, { info, expires: Date.now() + this.ttlMs });
-  }
-}
-
 declare module 'fastify' {
   interface FastifyRequest {
     /** the verified API key of the request, when it carried one */
@@ -130,47 +78,71 @@ export function actorOf(request: FastifyRequest): string | undefined {
   return `api-key:${key.id}`;
 }
 
-function deny(reply: FastifyReply, status: 401 | 403, message: string, bearerError?: string): FastifyReply {
+function refuse(reply: FastifyReply, status: 401 | 403 | 503, message: string, bearerError?: string): FastifyReply {
   if (status === 401) void reply.header('www-authenticate', bearerError ? `Bearer realm="berth", error="${bearerError}"` : 'Bearer realm="berth"');
   return reply.code(status).type('application/json').send({ error: message });
 }
 
-/** Adds the API-key check to every route of the app (an onRequest hook). */
-export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
-  const cache = new KeyCache(options.cacheMs ?? 5000);
-  const requireAuth = options.requireAuth ?? false;
+/**
+ * Adds access control to every route of the app (one onRequest hook): `auth` = API keys (a
+ * registry), `access` = host, origin and restricted-API checks. Call before the routes.
+ */
+export function registerAuth(app: FastifyInstance, auth: AuthOptions | undefined, access: AccessOptions = {}, logger?: FastifyBaseLogger): void {
+  const keys = auth ? new KeyChecker(auth.registry, auth.cacheMs ?? 5000) : undefined;
+  const requireAuth = auth?.requireAuth ?? false;
+  const log = auth?.log ?? logger;
+  const restricted = access.restricted ?? [];
   app.decorateRequest('apiKey', undefined);
-  app.addHook('onRequest', async (request, reply) => {
-    const needed = requiredScopes(request.method, request.url, requireAuth);
-    if (!needed) return;
-    const token = bearerToken(request);
-    const where = { reqId: request.id, method: request.method, url: request.url.split('?', 1)[0] };
-    const log = options.log;
-    if (!token) {
-      log?.info({ ...where, status: 401 }, 'request without an API key refused');
-      return deny(reply, 401, 'this endpoint needs an API key: send Authorization: Bearer KEY');
-    }
-    const hash = createHash('sha256').update(token).digest('hex');
-    let info = cache.get(hash);
-    if (!info) {
-      try {
-        info = await options.registry.verifyKey(token);
-      } catch (err) {
-        log?.error({ ...where, err: (err as Error).message }, 'API key verification failed');
-        return reply.code(503).type('application/json').send({ error: 'could not verify the API key; try again' });
+  recordRoutes(app);
+  // Undeclared routes answer 403 (below); say so once at start, where it is seen.
+  app.addHook('onReady', async () => {
+    for (const r of registeredRoutes(app)) if (!r.rule) log?.error({ method: r.method, route: r.url }, 'route has no declared access rule (http/route-scopes.ts): every request to it is refused');
+  });
+  // A callback hook, not an async one: most requests need no key, and pass without a promise.
+  app.addHook('onRequest', (request, reply, done) => {
+    const route = request.routeOptions;
+    const rule = restRule(request.method, route.url, route.config);
+    const where = () => ({ reqId: request.id, method: request.method, url: request.url.split('?', 1)[0], route: route.url });
+    const stop = (status: 401 | 403 | 503, message: string, bearerError?: string): void => {
+      refuse(reply, status, message, bearerError);
+    };
+
+    // Probes answer whatever the Host: a kubelet asks by pod IP.
+    if (!(rule?.category === 'health' && rule.access === 'public')) {
+      const badHost = hostRefusal(request.headers.host, request.raw.url ?? '', access.allowedHosts);
+      if (badHost) {
+        log?.info({ ...where(), status: 403 }, `request refused: ${badHost}`);
+        return stop(403, badHost);
       }
-      if (info) cache.set(hash, info);
     }
-    if (!info) {
-      log?.info({ ...where, status: 401 }, 'request with an unknown or revoked API key refused');
-      return deny(reply, 401, 'the API key is not valid (unknown or revoked)', 'invalid_token');
+    const badOrigin = originRefusal(request.method, request.headers.origin, request.headers.host, access.allowedOrigins);
+    if (badOrigin) {
+      log?.info({ ...where(), status: 403 }, badOrigin);
+      return stop(403, badOrigin);
     }
-    request.apiKey = info;
-    if (!needed.includes(info.scope)) {
-      log?.info({ ...where, status: 403, key_id: info.id, scope: info.scope }, 'API key of the wrong scope refused');
-      return reply.code(403).type('application/json').send({ error: `this endpoint needs a key with scope ${needed.join(' or ')}; this key has scope ${info.scope}` });
+    if (route.url === undefined) return done(); // no route: the 404 handler answers
+    if (!rule) {
+      log?.error({ ...where() }, 'route has no declared access rule (http/route-scopes.ts): refused');
+      return stop(403, 'this endpoint has no declared access rule; refused');
     }
-    log?.debug({ ...where, key_id: info.id, scope: info.scope }, 'API key accepted');
-    return undefined;
+    const failed = failedRestriction(restricted, rule.category, (name) => request.headers[name]);
+    if (failed) {
+      log?.info({ ...where(), status: 403, category: rule.category }, 'restricted API: request without the header refused');
+      return stop(403, restrictedMessage(failed, rule.category));
+    }
+    const needed = keys ? scopesFor(rule.access, true, requireAuth) : undefined;
+    if (!keys || !needed) return done();
+    keys.check(request.headers.authorization, needed).then((verdict) => {
+      if (verdict.info) request.apiKey = verdict.info;
+      if (!verdict.ok) {
+        if (verdict.status === 503) log?.error({ ...where(), err: verdict.cause }, 'API key verification failed');
+        else if (verdict.status === 403) log?.info({ ...where(), status: 403, key_id: verdict.info?.id, scope: verdict.info?.scope }, 'API key of the wrong scope refused');
+        else if (verdict.bearerError) log?.info({ ...where(), status: 401 }, 'request with an unknown or revoked API key refused');
+        else log?.info({ ...where(), status: 401 }, 'request without an API key refused');
+        return stop(verdict.status, verdict.message, verdict.bearerError);
+      }
+      log?.debug({ ...where(), key_id: verdict.info?.id, scope: verdict.info?.scope }, 'API key accepted');
+      done();
+    }, (err: unknown) => done(err as Error));
   });
 }

@@ -17,6 +17,7 @@ import type { InferenceService } from '../core/inference-service.js';
 import type { MetricsHistory } from '../monitor/history.js';
 import type { HttpOptions } from './app.js';
 import { registerDashboardDataRoutes } from './dashboard-data-routes.js';
+import { declareRouteAccess } from './route-scopes.js';
 
 export interface DashboardOptions {
   /** serve the dashboard's files at / (default true); the data endpoints are there either way */
@@ -83,6 +84,8 @@ export function registerDashboardRoutes(app: FastifyInstance, service: Inference
     return;
   }
   void app.register(async (scope) => {
+    // one route per built file, names unknown in advance: all of them public (http/route-scopes.ts)
+    declareRouteAccess(scope, { access: 'public', category: 'static' });
     await scope.register(fastifyStatic, {
       root,
       prefix: '/',

@@ -147,21 +147,3 @@ describe('applyTraffic', () => {
     }
   });
 });
-
-describe('API key scopes', () => {
-  test('which requests need which scope', async () => {
-    const { requiredScopes } = await import('../../src/http/auth.js');
-    assert.deepEqual(requiredScopes('GET', '/api/v1/models?x=1', false), ['read', 'admin']);
-    assert.deepEqual(requiredScopes('PUT', '/api/v1/models/m/aliases/production', false), ['admin']);
-    assert.deepEqual(requiredScopes('POST', '/api/v1/models/m/feedback', false), ['infer', 'admin']);
-    assert.equal(requiredScopes('GET', '/api/v1/openapi.json', false), undefined);
-    assert.equal(requiredScopes('GET', '/docs/static/index.css', true), undefined);
-    assert.equal(requiredScopes('POST', '/v2/models/m/infer', false), undefined);
-    assert.deepEqual(requiredScopes('POST', '/v2/models/m/versions/2/infer', true), ['infer', 'admin']);
-    assert.deepEqual(requiredScopes('POST', '/v1/models/m:predict', true), ['infer', 'admin']);
-    assert.deepEqual(requiredScopes('POST', '/v2/repository/models/m/load', true), ['admin']);
-    assert.deepEqual(requiredScopes('GET', '/v2/models/m', true), ['read', 'infer', 'admin']);
-    assert.equal(requiredScopes('GET', '/v2/health/ready', true), undefined);
-    assert.equal(requiredScopes('GET', '/metrics', true), undefined);
-  });
-});

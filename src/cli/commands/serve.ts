@@ -7,6 +7,9 @@ import { createServerLogger } from '../../http/auth.js';
 import { startServer } from '../../server.js';
 import type { ModelConfig } from '../../core/model-config.js';
 import type { ModelControlMode } from '../../core/model-control.js';
+import { CATEGORIES, parseRestrictedApi } from '../../serving/access.js';
+import type { RestrictedApi } from '../../serving/access.js';
+import { parseAllowedHosts, parseAllowedOrigins } from '../../http/origin-guard.js';
 
 function integer(min: number) {
   return (value: string): number => {
@@ -67,6 +70,9 @@ interface ServeFlags {
   accessLogSample: number;
   accessLogMaxPerSec: number;
   dashboard: boolean;
+  allowedHosts?: string[];
+  allowedOrigins?: string[];
+  restrictedApi: RestrictedApi[];
 }
 
 function share(value: string): number {
@@ -81,6 +87,18 @@ function mode(value: string): ModelControlMode {
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** Turns a parser's Error into commander's usage error. */
+function cliParser<T>(parse: (value: string) => T) {
+  return (value: string): T => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}
+const restrictedApis = (value: string, previous: RestrictedApi[]): RestrictedApi[] => [...previous, cliParser(parseRestrictedApi)(value)];
 
 export function registerServe(program: Command): void {
   program
@@ -106,6 +124,9 @@ export function registerServe(program: Command): void {
     .option('--catalog <url>', 'registry catalog URL, e.g. postgres://... [default: $BERTH_CATALOG_URL or the SQLite catalog in the home]')
     .option('--registry-poll-secs <s>', 'seconds between registry change checks', positiveNumber, 2)
     .option('--require-auth', 'inference and metadata endpoints need an API key too (admin endpoints always do); needs --registry')
+    .option('--restricted-api <spec>', `CATEGORY[,CATEGORY...]:HEADER=VALUE: those APIs need that header (HTTP) or metadata (gRPC), as Triton's --http-restricted-api; VALUE may be @FILE; repeatable. Categories: ${CATEGORIES.join(', ')}`, restrictedApis, [])
+    .option('--allowed-hosts <hosts>', 'Host header names accepted, comma-separated (*.domain, IP addresses; * = any) [default: localhost names and IP addresses when --host is loopback, else any]', cliParser(parseAllowedHosts))
+    .option('--allowed-origins <origins>', 'browser origins (https://app.example) whose POST/PUT/PATCH/DELETE requests are accepted besides the server\'s own; * = any [default: none]', cliParser(parseAllowedOrigins))
     .option('--exit-timeout-secs <s>', 'on SIGTERM, longest wait for in-flight requests before exiting anyway', integer(0), 30)
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--no-metrics', 'do not serve Prometheus metrics at GET /metrics')
@@ -151,6 +172,7 @@ export function registerServe(program: Command): void {
           ? { home: flags.home ?? process.env.BERTH_HOME, catalogUrl: flags.catalog ?? process.env.BERTH_CATALOG_URL, pollSecs: flags.registryPollSecs }
           : undefined,
         requireAuth: flags.requireAuth,
+        access: { allowedHosts: flags.allowedHosts, allowedOrigins: flags.allowedOrigins, restricted: flags.restrictedApi },
         metrics: flags.metrics,
         dashboard: flags.dashboard,
         accessLog: flags.accessLog ? { sampleRate: flags.accessLogSample, maxLinesPerSec: flags.accessLogMaxPerSec } : false,
