@@ -87,6 +87,8 @@ export class InferenceService {
   private async doLoad(source: ModelSource, options: { configOverride?: unknown }): Promise<void> {
     const log = this.options.log;
     const existing = this.models.get(source.name);
+    // A config override replaces config.json (as in Triton), so it can load a model whose file is broken.
+    if (source.error !== undefined && (options.configOverride === undefined || source.versions.size === 0)) return this.recordModelError(source, existing, source.error);
     const configFile = options.configOverride ?? source.configFile;
     let config: ModelConfig;
     try {
