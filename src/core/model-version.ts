@@ -3,6 +3,8 @@
  * warms every instance before it reports READY, replaces an instance that crashes, and drains
  * (finishes what is queued and running) before it closes.
  */
+import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
 import { WorkerInstance } from '../runtime/instance.js';
 import type { InstanceSignature } from '../runtime/instance.js';
 import { fromWire, toWire } from '../runtime/wire.js';
@@ -16,6 +18,7 @@ import type { Datatype, Tensor } from './tensor.js';
 import { DATATYPES, datatypeFromOrt } from './tensor.js';
 import type { CancelSignal, ModelState, TensorMetadata } from './types.js';
 import { VersionStats } from './stats.js';
+import { LoadedFile } from './loaded-file.js';
 
 export interface ModelVersionOptions {
   name: string;
@@ -69,6 +72,8 @@ export class ModelVersion implements Executor {
   readonly stats = new VersionStats();
   private instances: (WorkerInstance | undefined)[] = [];
   private closed = false;
+  /** the model file as it was when loaded (what the download endpoint serves) */
+  private file?: LoadedFile;
 
   constructor(private readonly options: ModelVersionOptions) {
     this.name = options.name;
@@ -90,6 +95,9 @@ export class ModelVersion implements Executor {
   async load(): Promise<void> {
     const started = performance.now();
     try {
+      // Opened before the workers read it: a FIFO or a device would block a worker forever,
+      // a missing file gets a reason that names the version directory.
+      this.file = await this.openModelFile();
       const count = Math.max(1, this.config.instances);
       const created = await Promise.allSettled(Array.from({ length: count }, () => this.startInstance()));
       const failure = created.find((r) => r.status === 'rejected');
@@ -120,6 +128,9 @@ export class ModelVersion implements Executor {
       const results = await Promise.allSettled(this.instances.map((i) => i!.run(this.inputs.map(warmupTensor).map(toWire))));
       const failed = results.find((r) => r.status === 'rejected');
       if (failed) this.warmupError = String((failed as PromiseRejectedResult).reason?.message ?? (failed as PromiseRejectedResult).reason);
+      // Replaced on disk while the workers were reading it: which bytes they loaded is not
+      // known, so the file is not offered for download (the version serves all the same).
+      if (!(await this.file.samePathAs(this.path))) await this.dropFile();
       this.loadMs = performance.now() - started;
       this.state = 'READY';
     } catch (err) {
@@ -127,7 +138,37 @@ export class ModelVersion implements Executor {
       this.reason = `failed to load: ${err instanceof Error ? err.message : String(err)}`;
       await Promise.all(this.instances.map((i) => i?.close()));
       this.instances = [];
+      await this.dropFile();
     }
+  }
+
+  private async openModelFile(): Promise<LoadedFile> {
+    try {
+      return await LoadedFile.open(this.path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new Error(`${this.path}: no such file (a version directory needs a ${basename(this.path)})`);
+      if (code === 'ELOOP') throw new Error(`${this.path}: a symbolic link loop`);
+      if (code === 'EACCES' || code === 'EPERM') throw new Error(`${this.path}: permission denied`);
+      throw err;
+    }
+  }
+
+  private async dropFile(): Promise<void> {
+    const file = this.file;
+    this.file = undefined;
+    await file?.close();
+  }
+
+  /**
+   * The bytes this version was loaded from, while it is READY; undefined when it is not
+   * loaded, or the file was rewritten in place or replaced during the load.
+   */
+  async modelFileStream(): Promise<{ stream: Readable; size: number } | undefined> {
+    const file = this.file;
+    if (this.state !== 'READY' || !file) return undefined;
+    const stream = await file.stream();
+    return stream ? { stream, size: file.size } : undefined;
   }
 
   private async startInstance(): Promise<{ instance: WorkerInstance; signature: InstanceSignature }> {
@@ -198,6 +239,7 @@ export class ModelVersion implements Executor {
     this.closed = true;
     await Promise.all(this.instances.map((i) => i?.close()));
     this.instances = [];
+    await this.dropFile();
     this.state = 'UNAVAILABLE';
     this.reason = 'unloaded';
   }
