@@ -130,3 +130,40 @@ describe('the model-file download serves the bytes that were loaded', () => {
     assert.equal((await download('affine', '7')).status, 404);
   });
 });
+
+describe('model control with a broken model in the repository', () => {
+  test('explicit mode: the others load; loading the broken one answers 400 with its reason', async () => {
+    const repo = tempDir('berth-broken-explicit-');
+    await writeAffine(repo, 'affine', 1);
+    await writeAffine(repo, 'badjson', 1);
+    writeFileSync(join(repo, 'badjson', 'config.json'), '{');
+    const server = await startServer({ paths: [repo], port: 0, modelControl: { mode: 'explicit' } });
+    try {
+      const ok = await postJson(`${server.url}/v2/repository/models/affine/load`, {});
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.equal((await postJson(`${server.url}/v2/models/affine/infer`, request)).status, 200);
+      const bad = await postJson(`${server.url}/v2/repository/models/badjson/load`, {});
+      assert.equal(bad.status, 400);
+      assert.match(String(bad.body.error), /config\.json: not valid JSON/);
+      // an override replaces config.json, as in Triton: the model loads with it
+      const override = await postJson(`${server.url}/v2/repository/models/badjson/load`, { parameters: { config: '{"max_batch_size": 2}' } });
+      assert.equal(override.status, 200, JSON.stringify(override.body));
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('poll mode: a config.json broken after load keeps the loaded model serving', async () => {
+    const repo = tempDir('berth-broken-poll-');
+    await writeAffine(repo, 'affine', 1, { max_batch_size: 8 });
+    const server = await startServer({ paths: [repo], port: 0, modelControl: { mode: 'poll', pollSecs: 3600 } });
+    try {
+      writeFileSync(join(repo, 'affine', 'config.json'), '{ "max_batch_size": ');
+      await server.control.pollOnce();
+      assert.equal((await postJson(`${server.url}/v2/models/affine/infer`, request)).status, 200);
+      assert.equal((await getJson(`${server.url}/v2/models/affine/ready`)).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+});
