@@ -122,6 +122,21 @@ function hashKey(key: string): Buffer {
 
 const KEY_FORMAT = /^berth_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
+/**
+ * An external data file goes under the model's directory: no directory between the two may be
+ * a symbolic link, or the file would land wherever the link points.
+ */
+async function checkLinkFreeUnder(dir: string, dest: string): Promise<void> {
+  const parts = relative(dir, dirname(dest)).split(sep).filter((p) => p !== '');
+  let at = dir;
+  for (const part of parts) {
+    at = join(at, part);
+    const st = await lstat(at).catch(() => undefined);
+    if (!st) return; // created by the pull itself from here on
+    if (st.isSymbolicLink() || !st.isDirectory()) throw invalidArgument(`refusing to write ${dest}: ${at} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}`);
+  }
+}
+
 /** What a pull may write over: nothing that exists without `force`, never a non-regular file. */
 async function checkPullTarget(dest: string, force: boolean): Promise<void> {
   const link = await lstat(dest).catch((err: NodeJS.ErrnoException) => {
@@ -430,7 +445,10 @@ export class Registry {
     const plan = v.files.map((f) => ({ f, dest: f.path === MODEL_FILE ? target : under(dir, f.path) }));
     const dests = new Set(plan.map((p) => p.dest));
     if (dests.size !== plan.length) throw invalidArgument(`cannot write ${outPath}: it is also the name of one of the model's external data files`);
-    for (const { dest } of plan) await checkPullTarget(dest, opts.force === true);
+    for (const { dest } of plan) {
+      await checkLinkFreeUnder(dir, dest);
+      await checkPullTarget(dest, opts.force === true);
+    }
     await mkdir(dir, { recursive: true });
     const written: { tmp: string; dest: string }[] = [];
     try {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { BerthError } from '../../src/core/errors.js';
 import { Registry } from '../../src/registry/registry.js';
-import { tempDir, writeAffine } from './helpers.js';
+import { tempDir, writeAffine, writeExternalModel } from './helpers.js';
 
 let root: string;
 let reg: Registry;
@@ -118,4 +118,22 @@ test('pull -o: refuses FIFOs, devices, directories and links to them; an existin
   const fresh = join(dir, 'new', 'model.onnx');
   await reg.pull('digits:1', fresh);
   assert.deepEqual(readFileSync(fresh), readFileSync(model));
+});
+
+test('pull -o with external data: an existing data file beside the model needs --force too; a FIFO there is refused', async () => {
+  const src = await writeExternalModel(join(root, 'ext-src'));
+  await reg.push(src, { name: 'ext' });
+  const dir = join(root, 'ext-out');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'weights.bin'), 'old weights');
+  const out = join(dir, 'model.onnx');
+  await assert.rejects(reg.pull('ext:1', out), code('ALREADY_EXISTS', /weights\.bin already exists/));
+  assert.equal(readFileSync(join(dir, 'weights.bin'), 'utf8'), 'old weights');
+  assert.throws(() => lstatSync(out), 'nothing written when refused');
+  await reg.pull('ext:1', out, { force: true });
+  assert.deepEqual(readFileSync(join(dir, 'weights.bin')), readFileSync(join(root, 'ext-src', 'weights.bin')));
+  const dir2 = join(root, 'ext-out2');
+  mkdirSync(dir2);
+  execFileSync('mkfifo', [join(dir2, 'weights.bin')]);
+  await assert.rejects(reg.pull('ext:1', join(dir2, 'model.onnx'), { force: true }), code('INVALID_ARGUMENT', /a FIFO/));
 });
