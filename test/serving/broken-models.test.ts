@@ -14,6 +14,7 @@ import { startServer } from '../../src/server.js';
 import type { RunningServer } from '../../src/server.js';
 import { tempDir, writeAffine, writeCorrupt } from '../helpers/models.js';
 import { getJson, postJson } from '../helpers/http.js';
+import { startCliServer } from '../helpers/cli-server.js';
 
 const request = { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] };
 
@@ -164,6 +165,24 @@ describe('model control with a broken model in the repository', () => {
       assert.equal((await getJson(`${server.url}/v2/models/affine/ready`)).status, 200);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('berth serve REPO with a broken model (the CLI, as a separate process)', () => {
+  test('starts, serves the good model, reports the broken one not ready', async () => {
+    const repo = tempDir('berth-broken-cli-');
+    await writeAffine(repo, 'affine', 1);
+    await writeAffine(repo, 'badjson', 1);
+    writeFileSync(join(repo, 'badjson', 'config.json'), 'this is not JSON');
+    const child = await startCliServer([repo, '--no-dashboard']);
+    try {
+      assert.equal((await postJson(`${child.url}/v2/models/affine/infer`, request)).status, 200);
+      const ready = await getJson(`${child.url}/v2/models/badjson/ready`);
+      assert.notEqual(ready.status, 200);
+      assert.match(child.log(), /badjson.*config\.json: not valid JSON/);
+    } finally {
+      assert.equal(await child.stop(), 0);
     }
   });
 });
