@@ -64,7 +64,15 @@ export class LoadedFile {
       const st = await this.handle.stat();
       if (this.closed || identity(st) !== this.id) return undefined;
       const stream = this.handle.createReadStream({ start: 0, end: Math.max(0, this.size - 1), autoClose: false });
-      stream.once('close', () => void this.release());
+      // With autoClose off the stream is not destroyed at its end, so 'close' alone would not
+      // come: release on whichever of end, error or close (a client that hung up) comes first.
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        void this.release();
+      };
+      stream.once('end', release).once('error', release).once('close', release);
       handed = true;
       return stream;
     } finally {

@@ -8,13 +8,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
 import type { RunningServer } from '../../src/server.js';
 import { tempDir, writeAffine, writeCorrupt } from '../helpers/models.js';
 import { getJson, postJson } from '../helpers/http.js';
 import { startCliServer } from '../helpers/cli-server.js';
+import { waitFor } from '../helpers/wait.js';
 
 const request = { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] };
 
@@ -183,6 +184,33 @@ describe('berth serve REPO with a broken model (the CLI, as a separate process)'
       assert.match(child.log(), /badjson.*config\.json: not valid JSON/);
     } finally {
       assert.equal(await child.stop(), 0);
+    }
+  });
+});
+
+describe('the held model file is closed when the version unloads', () => {
+  test('after downloads and an unload, the descriptor is released', async () => {
+    const repo = tempDir('berth-download-fd-');
+    const path = await writeAffine(repo, 'affine', 1);
+    const server = await startServer({ paths: [repo], port: 0, modelControl: { mode: 'explicit', startupModels: ['*'] } });
+    const openOnIt = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === path;
+      } catch {
+        return false;
+      }
+    }).length;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${server.url}/api/v1/serving/models/affine/versions/1/model.onnx`);
+        assert.equal(res.status, 200);
+        await res.arrayBuffer();
+      }
+      assert.equal(openOnIt(), 1, 'one descriptor, held since load');
+      assert.equal((await postJson(`${server.url}/v2/repository/models/affine/unload`, {})).status, 200);
+      await waitFor(() => openOnIt() === 0, 5000, 'the descriptor closed');
+    } finally {
+      await server.close();
     }
   });
 });
