@@ -8,7 +8,7 @@
  * symlink loop) becomes that source's `error`, and the service reports the model not ready
  * with that reason while the rest of the repository serves.
  */
-import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { invalidArgument } from './errors.js';
 
@@ -79,7 +79,7 @@ function readConfig(configPath: string): { configFile?: unknown; error?: string 
   if (st.size > MAX_CONFIG_BYTES) return { error: `${configPath}: ${st.size} bytes, larger than the limit of ${MAX_CONFIG_BYTES}` };
   let text: string;
   try {
-    text = readFileSync(configPath, 'utf8');
+    text = readBounded(configPath, MAX_CONFIG_BYTES);
   } catch (err) {
     return { error: `${configPath}: ${why(err)}` };
   }
@@ -91,6 +91,29 @@ function readConfig(configPath: string): { configFile?: unknown; error?: string 
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { error: `${configPath}: must be a JSON object` };
   return { configFile: parsed };
+}
+
+/**
+ * Reads at most `limit` bytes: a size of 0 in stat does not bound what a read returns (files
+ * under /proc), so the read itself is bounded.
+ */
+function readBounded(path: string, limit: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(64 * 1024);
+      const got = readSync(fd, chunk, 0, chunk.length, null);
+      if (got === 0) break;
+      chunks.push(chunk.subarray(0, got));
+      n += got;
+      if (n > limit) throw new Error(`larger than the limit of ${limit} bytes`);
+    }
+    return Buffer.concat(chunks, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function lstatOrUndefined(path: string): ReturnType<typeof lstatSync> | undefined {

@@ -26,6 +26,8 @@ const BROKEN: Record<string, RegExp> = {
   badfield: /max_batch_size/,
   fifoconfig: /config\.json: not a regular file/,
   dirconfig: /config\.json: not a regular file/,
+  zeroconfig: /config\.json: not a regular file/,
+  hugeconfig: /config\.json: \d+ bytes, larger than the limit of 1048576/,
   loop: /symbolic link loop/,
   dangling: /dangling/,
   noversion: /no such file \(a version directory needs a model\.onnx\)/,
@@ -48,6 +50,10 @@ describe('a repository with broken models', () => {
     execFileSync('mkfifo', [join(repo, 'fifoconfig', 'config.json')]); // reading it would block forever
     await writeAffine(repo, 'dirconfig', 1);
     mkdirSync(join(repo, 'dirconfig', 'config.json'));
+    await writeAffine(repo, 'zeroconfig', 1);
+    symlinkSync('/dev/zero', join(repo, 'zeroconfig', 'config.json')); // endless
+    await writeAffine(repo, 'hugeconfig', 1);
+    writeFileSync(join(repo, 'hugeconfig', 'config.json'), `{${' '.repeat(2 * 1024 * 1024)}}`);
     symlinkSync(join(repo, 'loop'), join(repo, 'loop'));
     symlinkSync(join(repo, 'nowhere'), join(repo, 'dangling'));
     mkdirSync(join(repo, 'noversion', '1'), { recursive: true });
