@@ -80,6 +80,24 @@ export class LoadedFile {
     }
   }
 
+  /** The loaded bytes in memory, or undefined when they are gone (as for stream()). */
+  async readAll(): Promise<Uint8Array | undefined> {
+    if (this.closed) return undefined;
+    this.refs++;
+    try {
+      if (identity(await this.handle.stat()) !== this.id) return undefined;
+      const buf = Buffer.allocUnsafe(this.size);
+      for (let n = 0; n < this.size;) {
+        const { bytesRead } = await this.handle.read(buf, n, this.size - n, n);
+        if (bytesRead === 0) return undefined; // truncated meanwhile
+        n += bytesRead;
+      }
+      return buf;
+    } finally {
+      await this.release();
+    }
+  }
+
   private async release(): Promise<void> {
     this.refs--;
     if (this.closed && this.refs === 0) await this.handle.close().catch(() => undefined);

@@ -172,9 +172,13 @@ export class ModelVersion implements Executor {
   }
 
   private async startInstance(): Promise<{ instance: WorkerInstance; signature: InstanceSignature }> {
+    // An instance restarted after a crash loads what its siblings loaded: when the file was
+    // replaced on disk since, the held bytes, not the new file (one version, one model).
+    let modelBytes = this.options.modelBytes;
+    if (!modelBytes && this.file && !(await this.file.samePathAs(this.path))) modelBytes = await this.file.readAll();
     const instance = new WorkerInstance({
       modelPath: this.path,
-      modelBytes: this.options.modelBytes,
+      modelBytes,
       intraOpNumThreads: this.config.intraOpThreads,
     });
     instance.onCrash = (reason) => void this.replace(instance, reason);

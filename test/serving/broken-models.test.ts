@@ -12,7 +12,8 @@ import { mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, symlink
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
 import type { RunningServer } from '../../src/server.js';
-import { tempDir, writeAffine, writeCorrupt } from '../helpers/models.js';
+import { AFFINE, tempDir, writeAffine, writeCorrupt, writeModel } from '../helpers/models.js';
+import { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/onnx/index.js';
 import { getJson, postJson } from '../helpers/http.js';
 import { startCliServer } from '../helpers/cli-server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -220,3 +221,45 @@ describe('the held model file is closed when the version unloads', () => {
     }
   });
 });
+
+describe('an instance restarted after a crash loads the bytes its version loaded', () => {
+  test('after the file is replaced on disk, the replacement still answers as the loaded model', async () => {
+    const repo = tempDir('berth-restart-');
+    const path = await writeAffine(repo, 'affine', 1);
+    const server = await startServer({ paths: [repo], port: 0 });
+    try {
+      const before = await postJson(`${server.url}/v2/models/affine/infer`, request);
+      assert.equal(before.status, 200);
+      // another model under the same path: doubled weights would double the answer
+      const other = tempDir('berth-restart-other-');
+      await writeModel(other, 'x', 1, doubledAffine());
+      renameSync(join(other, 'x', '1', 'model.onnx'), path);
+      const mv = server.service.resolve('affine');
+      mv.workerInstances[0]!.crashOnNextRun();
+      assert.equal((await postJson(`${server.url}/v2/models/affine/infer`, request)).status, 500);
+      await waitFor(() => mv.slots === 1 || mv.state !== 'READY', 30000, 'the instance replaced');
+      assert.equal(mv.state, 'READY', mv.reason);
+      const after = await postJson(`${server.url}/v2/models/affine/infer`, request);
+      assert.equal(after.status, 200, JSON.stringify(after.body));
+      assert.deepEqual(after.body.outputs, before.body.outputs);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+/** The affine model with every weight and bias doubled. */
+function doubledAffine(): ReturnType<typeof makeModel> {
+  const w = new Float32Array(AFFINE.inputs * AFFINE.outputs);
+  for (let i = 0; i < AFFINE.inputs; i++) for (let j = 0; j < AFFINE.outputs; j++) w[i * AFFINE.outputs + j] = 2 * AFFINE.weight(i, j);
+  const b = Float32Array.from({ length: AFFINE.outputs }, (_, j) => 2 * AFFINE.bias(j));
+  return makeModel({
+    graph: makeGraph({
+      name: 'affine',
+      nodes: [makeNode('MatMul', ['input', 'W'], ['mm']), makeNode('Add', ['mm', 'B'], ['output'])],
+      inputs: [makeValueInfo('input', 'float32', ['batch', AFFINE.inputs])],
+      outputs: [makeValueInfo('output', 'float32', ['batch', AFFINE.outputs])],
+      initializers: [makeTensor('W', 'float32', [AFFINE.inputs, AFFINE.outputs], w), makeTensor('B', 'float32', [AFFINE.outputs], b)],
+    }),
+  });
+}
