@@ -110,7 +110,8 @@ export class DynamicBatcher {
         signal: options.signal,
       };
       if (options.timeoutUs && options.timeoutUs > 0) {
-        item.timer = setTimeout(() => this.expire(item), Math.max(1, options.timeoutUs / 1000));
+        // clamped to what a Node timer holds (2^31−1 ms): a longer delay would fire at once
+        item.timer = setTimeout(() => this.expire(item), Math.min(2 ** 31 - 1, Math.max(1, options.timeoutUs / 1000)));
       }
       if (options.signal) {
         item.onAbort = () => this.remove(item, unavailable('request cancelled by the client'));

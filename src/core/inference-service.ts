@@ -89,6 +89,8 @@ export class InferenceService {
   private async doLoad(source: ModelSource, options: { configOverride?: unknown }): Promise<void> {
     const log = this.options.log;
     const existing = this.models.get(source.name);
+    // A config override replaces config.json (as in Triton), so it can load a model whose file is broken.
+    if (source.error !== undefined && (options.configOverride === undefined || source.versions.size === 0)) return this.recordModelError(source, existing, source.error);
     const configFile = options.configOverride ?? source.configFile;
     let config: ModelConfig;
     try {
@@ -420,7 +422,7 @@ export class InferenceService {
       validateOutputs(mv.outputs, request.outputs);
       const params = request.parameters ?? {};
       const priority = numberParam(params, 'priority');
-      const timeoutUs = numberParam(params, 'timeout');
+      const timeoutUs = timeoutParam(params);
       // Shadow: copy the inputs before the runtime takes (transfers) their buffers.
       const shadow = routed.unversioned && traffic?.policy.shadow !== undefined && traffic.policy.shadow !== mv.version && !this.draining && traffic.reserveShadow()
         ? cloneTensors(inputs)
@@ -485,6 +487,22 @@ function numberParam(params: Record<string, unknown>, key: string): number | und
     throw invalidArgument(`parameter '${key}' must be a non-negative integer, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+/**
+ * The longest queue timeout a request may ask for, in microseconds: Node's timers hold at most
+ * 2^31−1 ms (about 24.8 days), and a longer delay fires at once instead of never.
+ */
+export const MAX_TIMEOUT_US = (2 ** 31 - 1) * 1000;
+
+function timeoutParam(params: Record<string, unknown>): number | undefined {
+  const value = params.timeout;
+  // (a gRPC int64 beyond 2^53 arrives as its decimal string)
+  const tooLarge = (typeof value === 'number' && value > MAX_TIMEOUT_US) || (typeof value === 'string' && /^[0-9]+$/.test(value) && Number(value) > MAX_TIMEOUT_US);
+  if (tooLarge) {
+    throw invalidArgument(`parameter 'timeout' must be at most ${MAX_TIMEOUT_US} microseconds (2^31-1 ms, about 24.8 days), got ${String(value)}`);
+  }
+  return numberParam(params, 'timeout');
 }
 
 export { BerthError };

@@ -39,7 +39,7 @@ function sourceSignature(source: ModelSource): string {
       return `${v}:missing`;
     }
   });
-  return `${versions.join(',')}|${JSON.stringify(source.configFile ?? null)}`;
+  return `${versions.join(',')}|${JSON.stringify(source.configFile ?? null)}|${source.error ?? ''}`;
 }
 
 export class ModelControl {

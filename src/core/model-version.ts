@@ -3,6 +3,8 @@
  * warms every instance before it reports READY, replaces an instance that crashes, and drains
  * (finishes what is queued and running) before it closes.
  */
+import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
 import { WorkerInstance } from '../runtime/instance.js';
 import type { InstanceSignature } from '../runtime/instance.js';
 import { fromWire, toWire } from '../runtime/wire.js';
@@ -18,6 +20,7 @@ import type { Datatype, Tensor } from './tensor.js';
 import { DATATYPES, datatypeFromOrt } from './tensor.js';
 import type { CancelSignal, ModelState, TensorMetadata } from './types.js';
 import { VersionStats } from './stats.js';
+import { LoadedFile } from './loaded-file.js';
 
 export interface ModelVersionOptions {
   name: string;
@@ -73,6 +76,8 @@ export class ModelVersion implements Executor {
   readonly stats = new VersionStats();
   private instances: (WorkerInstance | undefined)[] = [];
   private closed = false;
+  /** the model file as it was when loaded (what the download endpoint serves) */
+  private file?: LoadedFile;
 
   constructor(private readonly options: ModelVersionOptions) {
     this.name = options.name;
@@ -94,6 +99,9 @@ export class ModelVersion implements Executor {
   async load(): Promise<void> {
     const started = performance.now();
     try {
+      // Opened before the workers read it: a FIFO or a device would block a worker forever,
+      // a missing file gets a reason that names the version directory.
+      this.file = await this.openModelFile();
       const count = Math.max(1, this.config.instances);
       // Only on a CPU without VNNI, and by one instance: the check reads the model once more.
       const checkInt8 = u8s8Saturates(detectCpuFeatures().target);
@@ -127,6 +135,9 @@ export class ModelVersion implements Executor {
       const results = await Promise.allSettled(this.instances.map((i) => i!.run(this.inputs.map(warmupTensor).map(toWire))));
       const failed = results.find((r) => r.status === 'rejected');
       if (failed) this.warmupError = String((failed as PromiseRejectedResult).reason?.message ?? (failed as PromiseRejectedResult).reason);
+      // Replaced on disk while the workers were reading it: which bytes they loaded is not
+      // known, so the file is not offered for download (the version serves all the same).
+      if (!(await this.file.samePathAs(this.path))) await this.dropFile();
       this.loadMs = performance.now() - started;
       this.state = 'READY';
     } catch (err) {
@@ -134,14 +145,48 @@ export class ModelVersion implements Executor {
       this.reason = `failed to load: ${err instanceof Error ? err.message : String(err)}`;
       await Promise.all(this.instances.map((i) => i?.close()));
       this.instances = [];
+      await this.dropFile();
     }
   }
 
+  private async openModelFile(): Promise<LoadedFile> {
+    try {
+      return await LoadedFile.open(this.path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new Error(`${this.path}: no such file (a version directory needs a ${basename(this.path)})`);
+      if (code === 'ELOOP') throw new Error(`${this.path}: a symbolic link loop`);
+      if (code === 'EACCES' || code === 'EPERM') throw new Error(`${this.path}: permission denied`);
+      throw err;
+    }
+  }
+
+  private async dropFile(): Promise<void> {
+    const file = this.file;
+    this.file = undefined;
+    await file?.close();
+  }
+
+  /**
+   * The bytes this version was loaded from, while it is READY; undefined when it is not
+   * loaded, or the file was rewritten in place or replaced during the load.
+   */
+  async modelFileStream(): Promise<{ stream: Readable; size: number } | undefined> {
+    const file = this.file;
+    if (this.state !== 'READY' || !file) return undefined;
+    const stream = await file.stream();
+    return stream ? { stream, size: file.size } : undefined;
+  }
+
   private async startInstance(checkInt8 = false): Promise<{ instance: WorkerInstance; signature: InstanceSignature }> {
+    // An instance restarted after a crash loads what its siblings loaded: when the file was
+    // replaced on disk since, the held bytes, not the new file (one version, one model).
+    let modelBytes = this.options.modelBytes;
+    if (!modelBytes && this.file && !(await this.file.samePathAs(this.path))) modelBytes = await this.file.readAll();
     const instance = new WorkerInstance({
       checkInt8,
       modelPath: this.path,
-      modelBytes: this.options.modelBytes,
+      modelBytes,
       intraOpNumThreads: this.config.intraOpThreads,
     });
     instance.onCrash = (reason) => void this.replace(instance, reason);
@@ -206,6 +251,7 @@ export class ModelVersion implements Executor {
     this.closed = true;
     await Promise.all(this.instances.map((i) => i?.close()));
     this.instances = [];
+    await this.dropFile();
     this.state = 'UNAVAILABLE';
     this.reason = 'unloaded';
   }

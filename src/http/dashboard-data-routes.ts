@@ -7,13 +7,11 @@
  * |---|---|---|
  * | GET | /api/v1/server | what this server has turned on: registry (admin API), API keys, metrics, monitoring |
  * | GET | /api/v1/metrics/history[?model=M] | the last 15 minutes per model and version: req/s, error rate, p50/p99 |
- * | GET | /api/v1/serving/models/{m}/versions/{v}/model.onnx | the file a served version was loaded from |
+ * | GET | /api/v1/serving/models/{m}/versions/{v}/model.onnx | the bytes a loaded version was loaded from (409 when it is not loaded or its file changed in place) |
  *
  * They sit under /api/v1, so http/auth.ts asks for a read (or admin) key whenever the server
  * has API keys (`serve --registry`), and for none otherwise.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { notFound } from '../core/errors.js';
 import type { InferenceService } from '../core/inference-service.js';
@@ -75,15 +73,23 @@ export function registerDashboardDataRoutes(app: FastifyInstance, deps: Dashboar
     try {
       const { name, version } = request.params;
       if (!service.isLoaded(name)) throw notFound(`unknown model '${name}'`);
-      const path = service.loadedVersionFiles(name).get(version);
-      if (path === undefined) throw notFound(`unknown version '${version}' of model '${name}'`);
-      const info = await stat(path);
-      void reply.header('content-length', String(info.size));
+      // The bytes the version was loaded from (held open since load), never whatever the path
+      // names now: a version that failed to load has nothing to offer, and a file replaced or
+      // rewritten on disk since is not the model being served.
+      const mv = service.resolve(name, version);
+      if (mv.state !== 'READY') {
+        return reply.code(409).send({ error: `model '${name}' version ${version} is not loaded (${mv.state}${mv.reason ? `: ${mv.reason}` : ''}): there is no model file to serve` });
+      }
+      const file = await mv.modelFileStream();
+      if (!file) {
+        return reply.code(409).send({ error: `the file of model '${name}' version ${version} changed on disk after it was loaded: reload the model to serve the new file` });
+      }
+      void reply.header('content-length', String(file.size));
       void reply.header('content-disposition', `attachment; filename="${name}-${version}.onnx"`);
       // A version can be reloaded from a changed file (model control poll mode): browsers
       // revalidate rather than keep an old copy.
       void reply.header('cache-control', 'no-cache');
-      return reply.type('application/octet-stream').send(createReadStream(path));
+      return reply.type('application/octet-stream').send(file.stream);
     } catch (err) {
       return sendError(reply, err);
     }

@@ -51,7 +51,7 @@ export function registerMonitoringRoutes(app: FastifyInstance, deps: MonitoringR
       const report = window === 'current' ? drift.current(model, version) : drift.snapshot(model, version);
       if (!report) {
         if (version !== undefined) throw notFound(`no drift figures for model '${model}' version ${version} yet`);
-        return reply.send({ model, status: 'no_traffic', dataset_drift: false, drifted_share: 0, features: [], prediction_drift: null, reference: null, window: null, versions: [] });
+        return reply.send({ model, status: 'no_traffic', dataset_drift: null, drifted_share: null, features: [], prediction_drift: null, reference: null, window: null, versions: [] });
       }
       return reply.send({ ...report, versions: drift.versions(model) });
     } catch (err) {

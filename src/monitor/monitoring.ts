@@ -261,10 +261,11 @@ function registerGauges(registry: Registry, src: GaugeSources): () => void {
   gauge('berth_feedback_predictions_indexed', 'Predictions remembered by request id for joining feedback labels', [], (g) => g.set(src.feedback.indexed));
   if (src.drift) {
     gauge('berth_drift_dataset_drifted', 'Dataset drift verdict of the last closed window: 1 when the share of drifted input features is at least 0.5', ['model', 'version'], (g) => {
-      for (const r of driftReports()) g.set({ model: r.model, version: r.version }, r.dataset_drift ? 1 : 0);
+      // no sample until a window has closed: absent is "no verdict", 0 would say "no drift"
+      for (const r of driftReports()) if (r.dataset_drift !== null) g.set({ model: r.model, version: r.version }, r.dataset_drift ? 1 : 0);
     });
     gauge('berth_drift_share', 'Share of input features drifted in the last closed window', ['model', 'version'], (g) => {
-      for (const r of driftReports()) g.set({ model: r.model, version: r.version }, r.drifted_share);
+      for (const r of driftReports()) if (r.drifted_share !== null) g.set({ model: r.model, version: r.version }, r.drifted_share);
     });
     gauge('berth_drift_consecutive_windows', 'Consecutive closed windows with dataset drift', ['model', 'version'], (g) => {
       for (const r of driftReports()) g.set({ model: r.model, version: r.version }, r.consecutive_drifted_windows);

@@ -2,13 +2,28 @@
  * Validation of everything a caller names: model names, aliases, references ('N:V', 'N@alias',
  * 'N'), tags and metrics. Names become single path segments under HOME, so anything outside
  * `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}` is refused before it reaches the file system or the catalog.
+ * That rule alone keeps out the reference syntax (`:`, `@`), paths (`/`, `\`, a leading `.`)
+ * and Unicode look-alikes (ASCII only).
+ *
+ * On top of it, for names created from now on (existing ones stay readable):
+ * - a new model may not be called `latest` (the reference keyword: `berth pull latest` would
+ *   read as "the newest version of ...") or `stats` (GET /v2/models/stats is every model's
+ *   statistics, so that model's metadata could not be reached);
+ * - a new model may not differ from an existing one only in letter case (`Digits` beside
+ *   `digits`): on a case-insensitive file system they would share a directory, and people
+ *   reading an audit log would take them for one model;
+ * - an alias may not be `latest` (always the newest version) nor all digits (`m@3` would read
+ *   as version 3, which is `m:3`).
  */
-import { invalidArgument } from '../core/errors.js';
+import { BerthError, invalidArgument } from '../core/errors.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /** `latest` always means the newest version, so it cannot be set as an alias. */
 export const RESERVED_ALIASES = new Set(['latest']);
+
+/** Names a new model cannot take (see the header). */
+export const RESERVED_MODEL_NAMES = new Set(['latest', 'stats']);
 
 function show(value: unknown): string {
   const s = typeof value === 'string' ? value : String(value);
@@ -33,7 +48,27 @@ export function checkAlias(value: unknown): string {
 export function checkSettableAlias(value: unknown): string {
   const alias = checkAlias(value);
   if (RESERVED_ALIASES.has(alias)) throw invalidArgument(`'${alias}' is reserved (N@latest always means the newest version)`);
+  if (/^[0-9]+$/.test(alias)) throw invalidArgument(`invalid alias '${alias}': an alias cannot be all digits (N@${alias} would read as version ${alias}, which is N:${alias})`);
   return alias;
+}
+
+/** The rule for the name of a model being created (lookups of existing models use checkName). */
+export function checkNewModelName(value: unknown): string {
+  const name = checkName(value);
+  if (RESERVED_MODEL_NAMES.has(name.toLowerCase())) {
+    throw invalidArgument(`model name '${name}' is reserved (${name.toLowerCase() === 'latest' ? "'latest' means a model's newest version in references" : 'GET /v2/models/stats is the statistics of every model'}): choose another name`);
+  }
+  return name;
+}
+
+/** Refuses a new model name that differs from an existing one only in letter case. */
+export function checkNoCaseCollision(name: string, existing: Iterable<string>): void {
+  const lower = name.toLowerCase();
+  for (const other of existing) {
+    if (other !== name && other.toLowerCase() === lower) {
+      throw new BerthError('ALREADY_EXISTS', `model name '${name}' differs from the existing model '${other}' only in letter case: use '${other}' or another name`);
+    }
+  }
 }
 
 export function checkVersion(value: unknown): number {

@@ -9,7 +9,7 @@
  * temporary files (fsck removes them); one killed after it leaves a complete version.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { BerthError, invalidArgument, notFound } from '../core/errors.js';
@@ -22,7 +22,8 @@ import { forEachTensor } from '../onnx/walk.js';
 import { BlobStore, copyHashed, fsyncDir, hashFile, type StagedBlob } from './blob-store.js';
 import type { Catalog, CatalogWriter } from './catalog.js';
 import {
-  checkActor, checkAlias, checkMetrics, checkName, checkSettableAlias, checkTags, checkVersion, defaultActor, parseRef,
+  checkActor, checkAlias, checkMetrics, checkName, checkNewModelName, checkNoCaseCollision, checkSettableAlias, checkTags, checkVersion,
+  defaultActor, parseRef,
 } from './names.js';
 import { PostgresCatalog } from './postgres-catalog.js';
 import { SqliteCatalog } from './sqlite-catalog.js';
@@ -120,6 +121,42 @@ function hashKey(key: string): Buffer {
 }
 
 const KEY_FORMAT = /^berth_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+/**
+ * An external data file goes under the model's directory: no directory between the two may be
+ * a symbolic link, or the file would land wherever the link points.
+ */
+async function checkLinkFreeUnder(dir: string, dest: string): Promise<void> {
+  const parts = relative(dir, dirname(dest)).split(sep).filter((p) => p !== '');
+  let at = dir;
+  for (const part of parts) {
+    at = join(at, part);
+    const st = await lstat(at).catch(() => undefined);
+    if (!st) return; // created by the pull itself from here on
+    if (st.isSymbolicLink() || !st.isDirectory()) throw invalidArgument(`refusing to write ${dest}: ${at} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}`);
+  }
+}
+
+/** What a pull may write over: nothing that exists without `force`, never a non-regular file. */
+async function checkPullTarget(dest: string, force: boolean): Promise<void> {
+  const link = await lstat(dest).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw invalidArgument(`cannot write ${dest}: ${err.message}`);
+  });
+  if (!link) return;
+  const st = link.isSymbolicLink() ? await stat(dest).catch(() => undefined) : link;
+  const kind = !st ? undefined
+    : st.isDirectory() ? 'a directory'
+      : st.isFIFO() ? 'a FIFO'
+        : st.isCharacterDevice() || st.isBlockDevice() ? 'a device'
+          : st.isSocket() ? 'a socket'
+            : undefined;
+  const via = link.isSymbolicLink() && st ? ' (through a symbolic link)' : '';
+  if (kind !== undefined) throw invalidArgument(`refusing to write ${dest}: it is ${kind}${via}, not a regular file`);
+  if (!force) {
+    throw new BerthError('ALREADY_EXISTS', `${dest} already exists${link.isSymbolicLink() ? ' (a symbolic link; --force replaces the link, not its target)' : ''}: use --force to replace it`);
+  }
+}
 
 /** The production-alias change an audit entry records, if it records one. */
 function productionChange(e: AuditEntry): { from?: number; to?: number } | undefined {
@@ -227,6 +264,10 @@ export class Registry {
       await this.getVersion(parent.name, parent.version);
     }
 
+    // A push that would create the model checks the new-name rules before any file is copied
+    // (and again in the transaction, in case another writer created a model meanwhile).
+    if (!(await this.catalog.getModel(name))) await this.checkCreatable(this.catalog, name);
+
     const source = resolve(file);
     const st = await stat(source).catch(() => undefined);
     if (!st?.isFile()) throw invalidArgument(`no such model file: ${file}`);
@@ -287,6 +328,7 @@ export class Registry {
         const now = new Date().toISOString();
         let current = await tx.getModel(name);
         if (!current) {
+          await this.checkCreatable(tx, name);
           const created = { name, description: meta.description ?? '', tags: {}, createdAt: now };
           await tx.insertModel(created);
           await tx.appendAudit({ at: now, actor, action: 'model.create', model: name, after: { name, description: created.description, tags: {} } });
@@ -389,15 +431,25 @@ export class Registry {
    * Writes the model to `outPath` and its external data files beside it (under the locations
    * the model refers to), each verified against its digest while copied; external files are
    * renamed into place first and the model last, so a visible model always has its data.
+   *
+   * Every file goes to a fresh temporary file (created exclusively) and is renamed over its
+   * destination, so a crash leaves the old file or the new one, never a mix, and nothing is
+   * ever written through a link. A destination that exists is replaced only with `force`; one
+   * that is not a regular file (a directory, a FIFO, a device, a socket, or a link to one) is
+   * refused even then.
    */
-  async pull(ref: string, outPath: string): Promise<VersionRecord> {
+  async pull(ref: string, outPath: string, opts: { force?: boolean } = {}): Promise<VersionRecord> {
     const v = await this.resolve(ref);
     const target = resolve(outPath);
     const dir = dirname(target);
-    await mkdir(dir, { recursive: true });
     const plan = v.files.map((f) => ({ f, dest: f.path === MODEL_FILE ? target : under(dir, f.path) }));
     const dests = new Set(plan.map((p) => p.dest));
     if (dests.size !== plan.length) throw invalidArgument(`cannot write ${outPath}: it is also the name of one of the model's external data files`);
+    for (const { dest } of plan) {
+      await checkLinkFreeUnder(dir, dest);
+      await checkPullTarget(dest, opts.force === true);
+    }
+    await mkdir(dir, { recursive: true });
     const written: { tmp: string; dest: string }[] = [];
     try {
       for (const { f, dest } of plan) {
@@ -438,6 +490,7 @@ export class Registry {
     if (opts.description !== undefined && (typeof opts.description !== 'string' || opts.description.length > 10_000)) throw invalidArgument('description must be a string of at most 10000 characters');
     return this.catalog.write(async (tx) => {
       if (await tx.getModel(name)) throw new BerthError('ALREADY_EXISTS', `model '${name}' already exists`);
+      await this.checkCreatable(tx, name);
       const model = { name, description: opts.description ?? '', tags, createdAt: new Date().toISOString() };
       await tx.insertModel(model);
       await tx.appendAudit({ at: model.createdAt, actor: who, action: 'model.create', model: name, after: { name, description: model.description, tags } });
@@ -468,6 +521,12 @@ export class Registry {
       await tx.appendAudit({ at: new Date().toISOString(), actor: who, action: 'model.update', model: name, before, after });
       return (await tx.getModel(name))!;
     });
+  }
+
+  /** The rules a new model's name follows beyond checkName (names.ts): not reserved, no case twin. */
+  private async checkCreatable(reader: Pick<Catalog, 'listModels'>, name: string): Promise<void> {
+    checkNewModelName(name);
+    checkNoCaseCollision(name, (await reader.listModels()).map((m) => m.name));
   }
 
   private async requireVersion(tx: CatalogWriter, name: string, version: number): Promise<void> {
@@ -542,6 +601,9 @@ export class Registry {
         if (v === production) throw invalidArgument(`the ${what} version ${v} is already production`);
       }
       const before = await tx.getRollout(name);
+      // The same rollout again changes nothing, so it is not audited as a change.
+      const same = (a?: { version: number; percent?: number }, b?: { version: number; percent?: number }) => a?.version === b?.version && a?.percent === b?.percent;
+      if (before && same(before.canary, spec.canary) && same(before.shadow, spec.shadow)) return before;
       const rollout: Rollout = {
         model: name,
         ...(spec.canary ? { canary: { version: spec.canary.version, percent: spec.canary.percent } } : {}),

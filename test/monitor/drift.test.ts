@@ -99,7 +99,7 @@ describe('drift on seeded data', () => {
       assert.ok(r.features.filter((f) => ['x[2]', 'x[5]', 'x[7]'].includes(f.name)).every((f) => f.statistic < 1e-6), 'shifted features: p < 1e-6');
       // 3 of 10 is below the 0.5 share: no dataset-level drift
       assert.equal(r.dataset_drift, false);
-      assert.ok(Math.abs(r.drifted_share - names.length / 10) < 1e-12);
+      assert.ok(Math.abs(r.drifted_share! - names.length / 10) < 1e-12);
     }
     // the 7 unshifted features are tested at the 5% level: a few chance flags over 5 windows
     console.log(`# 0.5σ shift, windows of 500 (KS): the 3 shifted features flagged in 5/5 windows; ${extra} chance flags among 35 unshifted feature tests`);
@@ -212,6 +212,28 @@ describe('drift on seeded data', () => {
     assert.ok(unseen.drifted && unseen.statistic < 1e-10, 'every value in (other): drift');
   });
 
+  test('no window closed yet: no verdict (null), not "no drift"', async () => {
+    const monitor = new DriftMonitor({ windowSize: 200, referenceSize: 300 });
+    send(monitor, 1, 100); // building the reference
+    await monitor.flush();
+    let r = monitor.snapshot('toy')!;
+    assert.equal(r.status, 'building_reference');
+    assert.deepEqual([r.dataset_drift, r.drifted_share], [null, null]);
+    send(monitor, 1, 200); // the reference is complete; no window yet
+    send(monitor, 2, 100);
+    await monitor.flush();
+    r = monitor.snapshot('toy')!;
+    assert.equal(r.status, 'collecting');
+    assert.deepEqual([r.dataset_drift, r.drifted_share], [null, null]);
+    send(monitor, 2, 100); // the first window closes: a verdict
+    await monitor.flush();
+    r = monitor.snapshot('toy')!;
+    assert.equal(r.status, 'ok');
+    assert.equal(typeof r.dataset_drift, 'boolean');
+    assert.equal(typeof r.drifted_share, 'number');
+    monitor.close();
+  });
+
   test('a live reference is saved, reloaded by a new monitor, and served by getDriftSnapshot', async () => {
     const home = tempDir('berth-drift-');
     const first = new DriftMonitor({ home, windowSize: 200, referenceSize: 300 });
@@ -302,23 +324,23 @@ describe('drift on the digits example (reference: the training split)', () => {
   test('64 pixels are profiled one feature each; held-out clean images are not flagged', async () => {
     assert.equal(HIGH_DIM_ELEMENTS, 64);
     const r = await judge(train.x, train.n, held.x, held.n, 64);
-    console.log(`# digits clean held-out (${held.n} images): drifted share ${r.drifted_share.toFixed(3)}`);
+    console.log(`# digits clean held-out (${held.n} images): drifted share ${r.drifted_share!.toFixed(3)}`);
     assert.equal(r.n_features, 64);
     assert.equal(r.features[10].name, 'pixels[10]');
     assert.equal(r.dataset_drift, false);
-    assert.ok(r.drifted_share < 0.1);
+    assert.ok(r.drifted_share! < 0.1);
   });
 
   test('rotated images are flagged', async () => {
     const r = await judge(train.x, train.n, rotate90(held.x, held.n), held.n, 64);
-    console.log(`# digits rotated 90°: drifted share ${r.drifted_share.toFixed(3)}`);
+    console.log(`# digits rotated 90°: drifted share ${r.drifted_share!.toFixed(3)}`);
     assert.equal(r.dataset_drift, true);
-    assert.ok(r.drifted_share >= 0.5);
+    assert.ok(r.drifted_share! >= 0.5);
   });
 
   test('noisy images are flagged', async () => {
     const r = await judge(train.x, train.n, noisy(held.x, 3), held.n, 64);
-    console.log(`# digits with ±3 noise: drifted share ${r.drifted_share.toFixed(3)}`);
+    console.log(`# digits with ±3 noise: drifted share ${r.drifted_share!.toFixed(3)}`);
     assert.equal(r.dataset_drift, true);
     // pixels that are always 0 in training become categorical news
     assert.ok(r.features.find((f) => f.name === 'pixels[0]')!.drifted);
@@ -330,7 +352,7 @@ describe('drift on the digits example (reference: the training split)', () => {
     assert.deepEqual(clean.features.map((f) => f.name), ['pixels:mean', 'pixels:std', 'pixels:l2', ...Array.from({ length: 8 }, (_, k) => `pixels:proj${k}`)]);
     assert.equal(clean.dataset_drift, false);
     const rotated = await judge(ref, train.n, upscale(rotate90(held.x, held.n), held.n), held.n, 256);
-    console.log(`# 16×16 digits rotated: drifted share ${rotated.drifted_share.toFixed(3)} (mean/std/norm unchanged: ${rotated.features.slice(0, 3).map((f) => f.drifted).join('/')})`);
+    console.log(`# 16×16 digits rotated: drifted share ${rotated.drifted_share!.toFixed(3)} (mean/std/norm unchanged: ${rotated.features.slice(0, 3).map((f) => f.drifted).join('/')})`);
     assert.equal(rotated.dataset_drift, true);
     // rotation keeps every pixel value: the per-sample mean, std and norm do not move
     assert.ok(rotated.features.slice(0, 3).every((f) => !f.drifted));

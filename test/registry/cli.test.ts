@@ -61,6 +61,16 @@ test('alias, pull by alias (byte-identical, external data beside it), alias --de
   assert.match(ok('pull', 'affine@production', '-o', out), /affine:2 → .*verified/);
   assert.ok(readFileSync(out).equals(readFileSync(external)));
   assert.ok(readFileSync(join(dir, 'pulled', 'weights.bin')).equals(readFileSync(join(dir, 'e', 'weights.bin'))));
+  // a second pull onto the same file is refused without --force, replaces it with it
+  const again = berth('pull', 'affine@production', '-o', out);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /^error: .*m\.onnx already exists.*use --force to replace it\n$/);
+  writeFileSync(out, 'stale');
+  assert.match(ok('pull', 'affine@production', '-o', out, '--force'), /affine:2 → .*verified/);
+  assert.ok(readFileSync(out).equals(readFileSync(external)));
+  const dev = berth('pull', 'affine@production', '-o', '/dev/null', '--force');
+  assert.equal(dev.code, 1);
+  assert.match(dev.stderr, /refusing to write \/dev\/null: it is a device/);
   assert.match(ok('alias', 'affine', 'production', '--delete'), /removed/);
   const r = berth('show', 'affine@production');
   assert.equal(r.code, 1);

@@ -77,6 +77,25 @@ describe('dynamic batching', () => {
     for (const q of await Promise.all(queued)) assert.equal(q.status, 200);
   });
 
+  test('a queue timeout beyond what a timer holds (2^31-1 ms) is refused with 400 naming the limit; the largest allowed waits its turn', async () => {
+    const big = (rows: number) => ({ inputs: [{ name: 'input', shape: [rows, 512], datatype: 'FP32', data: new Array(rows * 512).fill(0.5) }] });
+    const url = `${server.url}/v2/models/slow/infer`;
+    for (const timeout of [2 ** 31 * 1000, 1e300, '9223372036854775807']) {
+      const r = await postJson(url, { ...big(1), parameters: { timeout } });
+      assert.equal(r.status, 400, String(timeout));
+      assert.match(String(r.body.error), /parameter 'timeout' must be at most 2147483647000 microseconds/);
+    }
+    const batcher = server.service.resolve('slow').batcher!;
+    const long = postJson(url, big(4096));
+    await waitFor(() => batcher.inFlight === 1);
+    const patient = postJson(url, { ...big(1), parameters: { timeout: (2 ** 31 - 1) * 1000 } });
+    await waitFor(() => batcher.queueDepth === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(batcher.queueDepth, 1, 'still queued: the timer did not fire at once');
+    assert.equal((await long).status, 200);
+    assert.equal((await patient).status, 200);
+  });
+
   test('a client that disconnects while queued leaves the queue at once', async () => {
     const url = `${server.url}/v2/models/slow/infer`;
     const batcher = server.service.resolve('slow').batcher!;

@@ -250,11 +250,12 @@ export function registerRegistryCommands(program: Command): void {
       .command('pull')
       .description('write a version to FILE (external data files beside it), verifying every digest')
       .argument('<ref>', 'NAME:VERSION | NAME@ALIAS | NAME')
-      .requiredOption('-o, --output <file>', 'where to write the model'),
+      .requiredOption('-o, --output <file>', 'where to write the model (a new file; see --force)')
+      .option('--force', 'replace existing files (atomically; a symbolic link is replaced, not written through)'),
     { json: true },
-  ).action(async (ref: string, flags: RegistryFlags & { output: string }) => {
+  ).action(async (ref: string, flags: RegistryFlags & { output: string; force?: boolean }) => {
     try {
-      const v = await withRegistry(flags, (r) => r.pull(ref, flags.output));
+      const v = await withRegistry(flags, (r) => r.pull(ref, flags.output, { force: flags.force }));
       if (flags.json) json({ ...v, written: flags.output });
       else out(`${v.name}:${v.version} → ${flags.output} (${formatBytes(v.size)}, ${v.files.length} file${v.files.length === 1 ? '' : 's'}, verified)`);
     } catch (err) {

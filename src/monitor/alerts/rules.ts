@@ -128,7 +128,10 @@ export function parseAlertsConfig(doc: unknown, where = 'alert rules'): AlertsCo
       }
       return { url: w, headers: {}, timeoutMs: 5000 };
     }
-    return { url: w.url, headers: w.headers ?? {}, timeoutMs: w.timeout === undefined ? 5000 : parseDuration(w.timeout, `${at}.timeout`) * 1000 };
+    const timeoutMs = w.timeout === undefined ? 5000 : parseDuration(w.timeout, `${at}.timeout`) * 1000;
+    // a Node timer holds at most 2^31-1 ms: a longer one would abort the webhook at once
+    if (timeoutMs > 2 ** 31 - 1) throw new Error(`${where}: ${at}.timeout: at most 2147483647 ms (about 24.8 days)`);
+    return { url: w.url, headers: w.headers ?? {}, timeoutMs };
   };
   for (const [name, w] of Object.entries(file.webhooks ?? {})) named.set(name, toWebhook(w, `webhooks.${name}`, false));
   const seen = new Set<string>();

@@ -118,8 +118,10 @@ export interface DriftReport {
   /** the window being filled now */
   current_window: { samples: number; started: string; size: number; secs: number };
   window?: WindowInfo;
-  dataset_drift: boolean;
-  drifted_share: number;
+  /** the last closed window's verdict; null while no window has closed (no verdict is not "no drift") */
+  dataset_drift: boolean | null;
+  /** null with dataset_drift */
+  drifted_share: number | null;
   drift_share_threshold: number;
   n_features: number;
   n_drifted: number;
@@ -479,8 +481,8 @@ export class DriftMonitor {
       },
       current_window: { samples: s.window?.rows ?? 0, started: new Date(s.window?.started ?? Date.now()).toISOString(), size: this.windowSize, secs: this.windowSecs },
       window: last?.window,
-      dataset_drift: last?.drift.drifted ?? false,
-      drifted_share: last?.drift.drifted_share ?? 0,
+      dataset_drift: last ? last.drift.drifted : null,
+      drifted_share: last ? last.drift.drifted_share : null,
       drift_share_threshold: DRIFT_SHARE,
       n_features: last?.drift.n_features ?? 0,
       n_drifted: last?.drift.n_drifted ?? 0,

@@ -162,8 +162,9 @@ export interface DriftReport {
   reference: { source: string; samples: number; progress?: number } | null;
   window: { index: number; samples: number; end: string } | null;
   current_window?: { samples: number; size: number };
-  dataset_drift: boolean;
-  drifted_share: number;
+  /** null until the first window has closed (no verdict yet) */
+  dataset_drift: boolean | null;
+  drifted_share: number | null;
   drift_share_threshold?: number;
   n_features?: number;
   n_drifted?: number;

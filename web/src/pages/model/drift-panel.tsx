@@ -91,7 +91,7 @@ function DriftBody({ report }: { report: DriftReport }) {
       ) : (
         <>
           <dl class="stats">
-            <div><dt>dataset drift</dt><dd class={report.dataset_drift ? 'bad-text' : 'ok-text'} data-testid="dataset-drift">{report.dataset_drift ? 'yes' : 'no'}</dd></div>
+            <div><dt>dataset drift</dt><dd class={report.dataset_drift === null ? 'muted' : report.dataset_drift ? 'bad-text' : 'ok-text'} data-testid="dataset-drift">{report.dataset_drift === null ? 'no verdict yet' : report.dataset_drift ? 'yes' : 'no'}</dd></div>
             <div><dt>input features drifted</dt><dd>{report.n_drifted ?? '?'} of {report.n_features ?? '?'} ({fmtPercent(report.drifted_share, 0)}; drift at ≥ {fmtPercent(threshold, 0)})</dd></div>
             <div><dt>prediction drift</dt><dd>{report.prediction_drift ? `${report.prediction_drift.drifted ? 'yes' : 'no'} (${report.prediction_drift.n_drifted} of ${report.prediction_drift.n_features})` : '—'}</dd></div>
             <div><dt>windows in a row</dt><dd>{report.consecutive_drifted_windows ?? 0}</dd></div>
