@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { invalidArgument } from './errors.js';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from './json-depth.js';
 
 export type VersionPolicy =
   | { kind: 'latest'; numVersions: number }
@@ -150,6 +151,8 @@ export function overrideLimits(cpus = availableParallelism()): OverrideLimits {
  * `availableVersions`, when known, is what a `version_policy: {all: {}}` would select.
  */
 export function checkOverrideLimits(override: unknown, limits: OverrideLimits = overrideLimits(), availableVersions?: number): void {
+  // gRPC and REST both land here: the override is kept and serialised again (config views)
+  if (nestedDeeperThan(override, MAX_JSON_DEPTH)) throw invalidArgument(`config override is nested deeper than ${MAX_JSON_DEPTH} levels`);
   if (typeof override !== 'object' || override === null || Array.isArray(override)) return;
   const o = override as Record<string, unknown>;
   const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);

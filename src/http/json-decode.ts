@@ -14,11 +14,12 @@
  * 400 and not a stack overflow.
  */
 import { invalidArgument } from '../core/errors.js';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from '../core/json-depth.js';
 import type { Datatype, NumericArray, TensorData } from '../core/tensor.js';
 import { DATATYPES } from '../core/tensor.js';
 
 /** Triton's limit on JSON nesting (HTTP_MAX_JSON_NESTING_DEPTH). */
-export const MAX_DEPTH = 100;
+export const MAX_DEPTH = MAX_JSON_DEPTH;
 
 /**
  * A JSON number kept as its text, for tokens whose double is integral but may not be the value
@@ -221,31 +222,6 @@ function integerOrBad(name: string, datatype: Datatype, index: number, v: number
   const range = INT_RANGES[datatype]!;
   if (v < Number(range[0]) || v > Number(range[1])) bad(name, datatype, index, v, notInRange(datatype));
   return v;
-}
-
-/**
- * Whether a parsed JSON value nests arrays/objects deeper than `limit` levels, checked with an
- * explicit stack. For bodies that are kept and serialised again later (admin requests, config
- * overrides): JSON.stringify recurses, so a 100 000-deep value accepted now is a stack overflow
- * on some later read.
- */
-export function nestedDeeperThan(value: unknown, limit: number): boolean {
-  const values: unknown[] = [value];
-  const depths: number[] = [0];
-  while (values.length > 0) {
-    const v = values.pop();
-    const depth = depths.pop()!;
-    if (typeof v !== 'object' || v === null) continue;
-    if (depth >= limit) return true;
-    const children = Array.isArray(v) ? v : Object.values(v);
-    for (const child of children) {
-      if (typeof child === 'object' && child !== null) {
-        values.push(child);
-        depths.push(depth + 1);
-      }
-    }
-  }
-  return false;
 }
 
 /** Refuses (400) a request body nested deeper than Triton's limit. */

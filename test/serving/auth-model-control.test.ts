@@ -65,6 +65,25 @@ describe('model control without a registry', () => {
     }
   });
 
+  test('a config override nested deeper than 100 levels is refused over gRPC as over REST', async () => {
+    let deep = '1';
+    for (let i = 0; i < 5000; i++) deep = `{"a":${deep}}`;
+    const client = connect(server.grpcPort!);
+    try {
+      await assert.rejects(client.call('RepositoryModelLoad', { model_name: 'affine', parameters: { config: { string_param: deep } } }), (err: grpc.ServiceError) => {
+        assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+        assert.match(err.details, /nested deeper than 100 levels/);
+        return true;
+      });
+    } finally {
+      client.close();
+    }
+    const a = await rawRequest(server.port, 'POST', '/v2/repository/models/affine/load', {}, JSON.stringify({ parameters: { config: deep } }));
+    assert.equal(a.status, 400, a.body);
+    assert.match(String(json(a).error), /nested deeper than 100 levels/);
+    assert.equal(server.service.modelStatus('affine').ready, true, 'the served model is untouched');
+  });
+
   test('every capped field of an override', async () => {
     const limits = overrideLimits();
     const cases: [object, RegExp][] = [
