@@ -3,7 +3,7 @@
  * checked against the datatype so "abc" in an FP32 tensor is a 400, not a silent NaN.
  */
 import { invalidArgument } from '../core/errors.js';
-import type { Datatype, NumericArray, Tensor, TensorData } from '../core/tensor.js';
+import type { Datatype, NumericArray, TensorData } from '../core/tensor.js';
 import { DATATYPES } from '../core/tensor.js';
 
 /** Triton's limit on JSON nesting (HTTP_MAX_JSON_NESTING_DEPTH). */
@@ -103,34 +103,5 @@ export function fromJson(name: string, datatype: Datatype, data: unknown): Tenso
     }
     out[i] = v;
   }
-  return out;
-}
-
-/** Tensor data as a flat JSON array. */
-export function toJson(tensor: Tensor): unknown[] {
-  const data = tensor.data;
-  switch (tensor.datatype) {
-    case 'BYTES':
-      return (data as Buffer[]).map((b) => b.toString('utf8'));
-    case 'BOOL':
-      return Array.from(data as Uint8Array, (v) => v !== 0);
-    case 'INT64':
-    case 'UINT64':
-      return Array.from(data as BigInt64Array, (v) => Number(v));
-    case 'FP16':
-      throw invalidArgument(`output '${tensor.name}': sending FP16 data via JSON is not supported; request it as binary ("binary_data": true)`);
-    default:
-      return Array.from(data as Float32Array);
-  }
-}
-
-/** Reshapes a flat array into nested arrays (for V1 predictions, which are per-row values). */
-export function nest(flat: readonly unknown[], shape: readonly number[]): unknown {
-  if (shape.length === 0) return flat[0];
-  if (shape.length === 1) return flat.slice(0, shape[0]);
-  const [head, ...rest] = shape;
-  const step = rest.reduce((a, b) => a * b, 1);
-  const out: unknown[] = [];
-  for (let i = 0; i < head!; i++) out.push(nest(flat.slice(i * step, (i + 1) * step), rest));
   return out;
 }
