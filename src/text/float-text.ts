@@ -410,7 +410,8 @@ function roundEven(x: number): number {
 }
 
 /**
- * The shortest decimal that rounds back to `bits` in `format`; of equally short ones, the nearest.
+ * The shortest decimal that rounds back to `bits` in `format`; of equally short ones, the nearest
+ * (ties: the even one).
  * Any k-digit decimal inside the rounding interval is the correctly rounded k-digit value of x
  * or one of its two k-digit neighbours, so testing those three per k is exhaustive.
  */
@@ -428,7 +429,8 @@ function smallShortest(format: SmallFormat, bits: number): Decimal {
       const v = Number(`${digits}e${exponent}`);
       if (format.round(v) !== target) continue;
       const distance = Math.abs(v - x);
-      if (distance < bestDistance) {
+      // Exactly halfway between two k-digit decimals: the even one, as Ryu does for float32.
+      if (distance < bestDistance || (distance === bestDistance && digits % 2 === 0)) {
         best = digits;
         bestDistance = distance;
       }
