@@ -1,7 +1,8 @@
 /**
  * Shortest exact decimal text for binary floats: the fewest significant digits that parse back
  * to the same float32 (or float16 / bfloat16), and of those the one nearest the exact value.
- * `Math.fround(Number(text)) === x` holds for every float32, bit for bit.
+ * For float32 the text reads back exactly both through a double (`Math.fround(Number(text))`,
+ * `np.float32(float(text))`) and through a correctly rounding float32 parser, bit for bit.
  *
  * float32 is the hot path of every JSON answer, so its core is a hand-written port of the Ryu
  * algorithm (Ulf Adams, PLDI 2018) to float64 arithmetic: Ryu needs 32×64-bit products, which
@@ -82,13 +83,14 @@ export interface Decimal {
   exponent: number;
 }
 
-const scratch: Decimal = { digits: 0, exponent: 0 };
+/** ryu32's answer, with the interval's ends at the answer's scale (for the double-rounding check). */
+const scratch = { digits: 0, exponent: 0, vp: 0, vm: 0 };
 
 /**
  * Ryu's shortest decimal for a finite, non-zero float32 given by its exponent and mantissa
  * fields. Writes into (and returns) a shared scratch object: callers copy what they keep.
  */
-function ryu32(ieeeExponent: number, ieeeMantissa: number): Decimal {
+function ryu32(ieeeExponent: number, ieeeMantissa: number): typeof scratch {
   let e2: number;
   let m2: number;
   if (ieeeExponent === 0) {
@@ -204,6 +206,8 @@ function ryu32(ieeeExponent: number, ieeeMantissa: number): Decimal {
   }
   scratch.digits = output;
   scratch.exponent = e10 + removed;
+  scratch.vp = vp;
+  scratch.vm = vm;
   return scratch;
 }
 
@@ -312,6 +316,102 @@ function writeNegativeZero(out: Uint8Array, pos: number): number {
   return pos + 4;
 }
 
+// --- parsing through a double -----------------------------------------------------------------
+//
+// Ryu's decimal is the shortest that a correctly rounding decimal → float32 parser maps back to
+// x. Most JSON clients parse to a double first and round that to float32 (JavaScript's
+// Float32Array, Python's np.float32(json.loads(...))): about one float32 in 400 million has a
+// shortest decimal so close to the midpoint between x and its neighbour that the double lands
+// exactly on the midpoint, and the second rounding (ties to even) goes the wrong way, e.g.
+// 7.038531e-26 for 0x15ae43fd. Such values get the shortest decimal that reads back right both
+// ways (found slowly; it is rare).
+
+const POW10 = Float64Array.from({ length: 23 }, (_, k) => 10 ** k); // exact doubles
+const POW2_FLOAT = Float64Array.from({ length: 256 }, (_, e) => 2 ** (Math.max(e, 1) - 150));
+
+/** Whether the scratch decimal, read as a double and rounded to float32, gives x back. */
+function survivesDoubleParse(ieeeExponent: number, ieeeMantissa: number): boolean {
+  const digits = scratch.digits;
+  const e = scratch.exponent;
+  const x = (ieeeExponent === 0 ? ieeeMantissa : ieeeMantissa + 0x800000) * POW2_FLOAT[ieeeExponent]!;
+  let v: number;
+  // digits < 2^53 and 10^k (k ≤ 22) are exact doubles, so one multiply or divide is the correctly
+  // rounded value of the decimal: exactly what a parser's double is (Clinger's fast path).
+  if (e >= 0 && e <= 22) v = digits * POW10[e]!;
+  else if (e < 0 && e >= -22) v = digits / POW10[-e]!;
+  else {
+    // At least one unit of the last digit from both ends of the interval: far from the midpoints.
+    if (digits < scratch.vp && digits > scratch.vm + 1) return true;
+    v = Number(`${digits}e${e}`);
+  }
+  return Math.fround(v) === x;
+}
+
+/** The exact value of a finite double as numerator / denominator (a power of two). */
+function rational(x: number): [bigint, bigint] {
+  let den = 1n;
+  while (!Number.isInteger(x)) {
+    x *= 2;
+    den *= 2n;
+  }
+  return [BigInt(x), den];
+}
+
+/** Whether a correctly rounding (ties-to-even) parser maps digits × 10^exponent to the positive float32 `bits`. */
+export function roundsTo(bits: number, digits: number, exponent: number): boolean {
+  const value = (b: number): number => {
+    u32[0] = b;
+    return f32[0]!;
+  };
+  const x = value(bits);
+  const below = bits === 0 ? -value(1) : value(bits - 1);
+  const above = bits === 0x7f7fffff ? x + (x - below) : value(bits + 1);
+  const [cn, cd] = exponent >= 0 ? [BigInt(digits) * 10n ** BigInt(exponent), 1n] : [BigInt(digits), 10n ** BigInt(-exponent)];
+  const even = (bits & 1) === 0;
+  // compare c with (a + b) / 2 for the two midpoints
+  const side = (a: number): number => {
+    const [an, ad] = rational(a);
+    const [xn, xd] = rational(x);
+    const mn = an * xd + xn * ad;
+    const md = 2n * ad * xd;
+    const l = cn * md;
+    const r = mn * cd;
+    return l < r ? -1 : l > r ? 1 : 0;
+  };
+  const lo = side(below);
+  const hi = side(above);
+  return (lo > 0 || (lo === 0 && even)) && (hi < 0 || (hi === 0 && even));
+}
+
+/**
+ * The shortest decimal that reads back as the positive float32 `bits` through a double and
+ * through a correctly rounding parser alike; of equally short ones, the nearest. Any k-digit
+ * decimal in the interval is the correctly rounded k-digit value or one of its neighbours.
+ */
+function parseSafeShortest(bits: number): Decimal {
+  u32[0] = bits;
+  const x = f32[0]!;
+  for (let k = 1; k <= 17; k++) {
+    const [mantissa, exp] = x.toExponential(k - 1).split('e') as [string, string];
+    const base = Number(mantissa.replace('.', ''));
+    const exponent = Number(exp) - (k - 1);
+    let best: number | undefined;
+    let bestDistance = Infinity;
+    for (const digits of [base, base - 1, base + 1]) {
+      if (digits <= 0) continue;
+      const v = Number(`${digits}e${exponent}`);
+      if (Math.fround(v) !== x || !roundsTo(bits, digits, exponent)) continue;
+      const distance = Math.abs(v - x);
+      if (distance < bestDistance || (distance === bestDistance && digits % 2 === 0)) {
+        best = digits;
+        bestDistance = distance;
+      }
+    }
+    if (best !== undefined) return { digits: best, exponent };
+  }
+  throw new Error(`no decimal reads back as float32 pattern ${bits}`);
+}
+
 /** Most bytes writeFloat32 / writeFloat16 / writeBfloat16 write for one value. */
 export const MAX_FLOAT_TEXT = 26;
 
@@ -330,7 +430,8 @@ export function writeFloat32(out: Uint8Array, pos: number, bits: number): number
     out[pos] = ZERO;
     return pos + 1;
   }
-  const d = ryu32(exponent, mantissa);
+  let d: Decimal = ryu32(exponent, mantissa);
+  if (!survivesDoubleParse(exponent, mantissa)) d = parseSafeShortest(bits & 0x7fffffff);
   return writeDecimal(out, pos, negative, d.digits, d.exponent);
 }
 
@@ -341,6 +442,7 @@ export function float32Decimal(bits: number): Decimal | undefined {
   if (exponent === 0xff) return undefined;
   if (exponent === 0 && mantissa === 0) return { digits: 0, exponent: 0 };
   const d = ryu32(exponent, mantissa);
+  if (!survivesDoubleParse(exponent, mantissa)) return parseSafeShortest(bits & 0x7fffffff);
   return { digits: d.digits, exponent: d.exponent };
 }
 
