@@ -230,3 +230,43 @@ print(int((got != want).sum()), sum(1 for a, b in zip(ref, ours) if a != b and n
     assert.deepEqual(v2JsonTextSpec({ ...request, outputs: [{ name: 'output', parameters: { binary_data: false } }], parameters: { binary_data_output: true } }, LIMIT)?.outputs, ['output']);
   });
 });
+
+describe('a small request with a huge JSON answer', () => {
+  let server: RunningServer;
+  before(async () => {
+    const repo = tempDir();
+    // 1000 floats in, tiled 4000 times: a 4 KB request, 4M floats out (~45 MB of JSON text)
+    const graph = makeGraph({
+      name: 'tile',
+      nodes: [makeNode('Tile', ['x', 'repeats'], ['y'])],
+      inputs: [makeValueInfo('x', 'float32', [1000])],
+      outputs: [makeValueInfo('y', 'float32', [4_000_000])],
+      initializers: [makeTensor('repeats', 'int64', [1], BigInt64Array.from([4000n]))],
+    });
+    await writeModel(repo, 'tile', 1, makeModel({ graph }), { max_batch_size: 0 });
+    server = await startServer({ paths: [repo], port: 0 });
+  });
+  after(() => server.close());
+
+  test('is rendered off the event loop: /v2/health/live keeps answering fast meanwhile', async () => {
+    const x = randomFloats(1000, 11);
+    let done = false;
+    const probes: number[] = [];
+    const probing = (async () => {
+      while (!done) {
+        const started = performance.now();
+        await fetch(`${server.url}/v2/health/live`);
+        probes.push(performance.now() - started);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const answer = await rawAnswer(server.url, 'tile', [{ name: 'x', datatype: 'FP32', shape: [1000], data: x }]);
+    done = true;
+    await probing;
+    assert.equal(answer.status, 200);
+    assert.ok(answer.text.length > 30_000_000, `${answer.text.length} bytes`);
+    assert.ok(probes.length >= 3, `${probes.length} probes`);
+    // JSON.stringify of these 4M floats on the event loop took seconds (issue #15: 13 s stalls)
+    assert.ok(Math.max(...probes) < 1000, `slowest liveness probe ${Math.max(...probes).toFixed(0)} ms`);
+  });
+});
