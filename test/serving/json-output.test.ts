@@ -53,6 +53,17 @@ async function writeIdentities(repo: string): Promise<void> {
   await writeModel(repo, 'ident', 1, makeModel({ graph }), { max_batch_size: 0 });
 }
 
+/** Two outputs of different datatypes per row, for V1's object-per-row predictions. */
+async function writeTwoOutputs(repo: string): Promise<void> {
+  const graph = makeGraph({
+    name: 'two',
+    nodes: [makeNode('Add', ['a', 'a'], ['double']), makeNode('ArgMax', ['a'], ['label'], { axis: { int: 1 }, keepdims: { int: 0 } })],
+    inputs: [makeValueInfo('a', 'float32', ['batch', 3])],
+    outputs: [makeValueInfo('double', 'float32', ['batch', 3]), makeValueInfo('label', 'int64', ['batch'])],
+  });
+  await writeModel(repo, 'two', 1, makeModel({ graph }));
+}
+
 const bytes = (a: ArrayBufferView): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 /** A binary-input request; answers JSON unless `binary` asks otherwise. Returns the raw answer too. */
@@ -85,6 +96,7 @@ describe('JSON outputs: exact shortest text, rendered in the worker', () => {
     const repo = tempDir();
     await writeDense(repo);
     await writeIdentities(repo);
+    await writeTwoOutputs(repo);
     server = await startServer({ paths: [repo], port: 0, responseLimit: LIMIT });
     url = server.url;
   });
@@ -198,6 +210,17 @@ print(int((got != want).sum()), sum(1 for a, b in zip(ref, ours) if a != b and n
     const want = new Float32Array(binary.blobs.buffer.slice(binary.blobs.byteOffset, binary.blobs.byteOffset + binary.blobs.length));
     assert.equal(predictions.length, 3);
     assert.deepEqual(Float32Array.from(predictions.flat(), Math.fround), want);
+  });
+
+  test('V1 with several outputs: one object per row, from each output row text', async () => {
+    const rows = [[0.1, 0.7, -3], [5, 1e-7, 2], [-1, -2, -0.5]];
+    const res = await fetch(`${url}/v1/models/two:predict`, { method: 'POST', body: JSON.stringify({ instances: rows }) });
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    const expected = rows.map((r) => ({ double: r.map((v) => Math.fround(Math.fround(v) * 2)), label: r.indexOf(Math.max(...r)) }));
+    const got = (JSON.parse(text) as { predictions: { double: number[]; label: number }[] }).predictions;
+    assert.deepEqual(got.map((p) => ({ double: p.double.map(Math.fround), label: p.label })), expected);
+    assert.match(text, /^\{"predictions":\[\{"double":\[0\.2,1\.4,-6\],"label":1\},\{"double":\[10,2e-7,4\],"label":0\},/);
   });
 
   test('a JSON answer past --max-response-mb is a 413 naming the limit; the binary answer is not limited', async () => {
