@@ -51,25 +51,33 @@ export function tensorJson(t: Tensor, layout: 'flat' | 'rows', maxBytes: number)
   }
 }
 
-/** Collects pieces of a JSON answer (strings and rendered bytes) and joins them once. */
+/** Collects pieces of a JSON answer (strings and rendered bytes) and joins them in one allocation. */
 export class JsonParts {
-  private readonly parts: Buffer[] = [];
+  private readonly parts: (string | Uint8Array)[] = [];
   length = 0;
 
   text(s: string): void {
-    const b = Buffer.from(s, 'utf8');
-    this.parts.push(b);
-    this.length += b.length;
+    this.parts.push(s);
+    this.length += Buffer.byteLength(s, 'utf8');
   }
 
   bytes(b: Uint8Array, start = 0, end = b.byteLength): void {
-    this.parts.push(Buffer.from(b.buffer, b.byteOffset + start, end - start));
+    this.parts.push(start === 0 && end === b.byteLength ? b : b.subarray(start, end));
     this.length += end - start;
   }
 
   /** The joined bytes; past `maxBytes`, PAYLOAD_TOO_LARGE (blaming `output`). */
   join(maxBytes: number, output: string): Buffer {
     if (this.length > maxBytes) throw jsonTooLarge(output, maxBytes);
-    return Buffer.concat(this.parts, this.length);
+    const out = Buffer.allocUnsafe(this.length);
+    let pos = 0;
+    for (const p of this.parts) {
+      if (typeof p === 'string') pos += out.write(p, pos, 'utf8');
+      else {
+        out.set(p, pos);
+        pos += p.byteLength;
+      }
+    }
+    return out;
   }
 }
