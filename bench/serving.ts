@@ -11,9 +11,10 @@
 //       log and prediction capture on versus everything off, and metrics alone, small model.
 // HTTP targets are loaded with wrk at 32 connections, gRPC with h2load at 32 calls (8 connections
 // × 4, as tritonclient shares channels, and 32 × 1); one sample (batch 1) per request. The
-// in-process batch-32 ceiling, the naive server, berth binary, the lean server and gRPC are
-// measured in alternating rounds, so that their ratios are not comparisons of two different
-// moments of a shared machine (berth json is measured alone, and reported).
+// in-process batch-32 ceiling, the naive server, berth binary, berth json (issue #16), the lean
+// server and gRPC are measured in alternating rounds, so that their ratios are not comparisons
+// of two different moments of a shared machine. The JSON answer's size is compared with the same
+// answer printed with float64 text (what berth wrote before issue #16).
 // Prints a table, the ratios against the baselines with PASS/FAIL targets, a markdown table for
 // docs/benchmarks.md, and writes bench/results/serving-latest.json.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -42,13 +43,15 @@ interface ModelSpec {
   layers: number[];
   seed: number;
   /** Targets this model must meet; `undefined` = not checked. */
-  targets: { berthOverNaive: number; berthOverCeiling?: number; grpcOverBinary?: number };
+  targets: { berthOverNaive: number; berthOverCeiling?: number; grpcOverBinary?: number; jsonOverNaive?: number; jsonOverBinary?: number; jsonAnswerShare?: number };
 }
 
 const MODELS: ModelSpec[] = [
-  { name: 'small', layers: [64, 256, 256, 10], seed: 1, targets: { berthOverNaive: 1.3 } },
-  // issue #3: "target gRPC ≥ REST binary on the heavy model"
-  { name: 'heavy', layers: [512, 2048, 2048, 1000], seed: 2, targets: { berthOverNaive: 5, berthOverCeiling: 0.6, grpcOverBinary: 1 } },
+  // issue #16: "small JSON ≥ 0.9× berth binary"
+  { name: 'small', layers: [64, 256, 256, 10], seed: 1, targets: { berthOverNaive: 1.3, jsonOverBinary: 0.9 } },
+  // issue #3: "target gRPC ≥ REST binary on the heavy model"; issue #16: "heavy JSON ≥ 5× naive and
+  // ≥ 0.7× berth binary; the JSON answer of the wide MLP ≤ 0.6× its current size"
+  { name: 'heavy', layers: [512, 2048, 2048, 1000], seed: 2, targets: { berthOverNaive: 5, berthOverCeiling: 0.6, grpcOverBinary: 1, jsonOverNaive: 5, jsonOverBinary: 0.7, jsonAnswerShare: 0.6 } },
 ];
 
 type TargetName = 'in-process b1' | 'in-process b32' | 'naive' | 'lean batching' | 'berth json' | 'berth binary' | 'berth grpc 8×4' | 'berth grpc 32×1';
@@ -349,6 +352,18 @@ interface OutJson {
 
 function flatten(data: unknown): number[] {
   return Array.isArray(data) ? data.flatMap((d: unknown) => flatten(d)) : [data as number];
+}
+
+/** Per model: bytes of berth's JSON answer over the same answer with float64 text (JSON.stringify). */
+const jsonAnswerShare = new Map<string, number>();
+
+async function answerShare(url: string, body: Buffer, headers: Record<string, string>): Promise<number> {
+  const r = await fetch(url, { method: 'POST', body: new Uint8Array(body), headers, signal: AbortSignal.timeout(30_000) });
+  const text = await r.text();
+  const answer = JSON.parse(text) as { outputs: { data: number[] }[] };
+  // berth before issue #16 printed each float32 with JSON.stringify's float64 text
+  const before = JSON.stringify({ ...answer, outputs: answer.outputs.map((o) => ({ ...o, data: Array.from(Float32Array.from(o.data)) })) });
+  return Buffer.byteLength(text) / Buffer.byteLength(before);
 }
 
 /** Send one request and compare the output with in-process onnxruntime's. */
@@ -702,6 +717,11 @@ function textTable(results: TargetResult[]): string {
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
+/** Ratios whose target is an upper bound (sizes), not a lower one (speeds). */
+function atMost(q: Ratio): boolean {
+  return q.name.startsWith('json answer bytes');
+}
+
 function markdown(results: TargetResult[], ratios: Ratio[]): string {
   const out = ['| model | target | req/s | samples/s | p50 ms | p99 ms | other CPU |', '|---|---|--:|--:|--:|--:|--:|'];
   for (const r of results) {
@@ -710,7 +730,7 @@ function markdown(results: TargetResult[], ratios: Ratio[]): string {
   }
   out.push('', '| model | ratio | value | target | |', '|---|---|--:|--:|---|');
   for (const q of ratios) {
-    out.push(`| ${q.model} | ${q.name} | ${q.value === null ? 'n/a' : `${q.value.toFixed(2)}×`} | ${q.target === undefined ? '' : `≥ ${q.target}×`} | ${q.target === undefined ? '' : q.pass === undefined ? 'skipped' : q.pass ? 'PASS' : 'FAIL'} |`);
+    out.push(`| ${q.model} | ${q.name} | ${q.value === null ? 'n/a' : `${q.value.toFixed(2)}×`} | ${q.target === undefined ? '' : `${atMost(q) ? '≤' : '≥'} ${q.target}×`} | ${q.target === undefined ? '' : q.pass === undefined ? 'skipped' : q.pass ? 'PASS' : 'FAIL'} |`);
   }
   return out.join('\n');
 }
@@ -744,7 +764,19 @@ function computeRatios(results: TargetResult[], models: ModelSpec[], paired: Map
       target,
       pass: target === undefined || !withBerth ? undefined : value !== null && value >= target,
     });
-    ratios.push(judged('berth json / naive', div(json, naive)));
+    if (rounds?.has('berth json')) {
+      ratios.push(judged('berth json / naive (paired)', rounds.has('naive') ? pairedRatio('berth json', 'naive') : div(json, naive), m.targets.jsonOverNaive));
+      ratios.push(judged('berth json / berth binary (paired)', pairedRatio('berth json', 'berth binary'), m.targets.jsonOverBinary));
+    } else {
+      ratios.push(judged('berth json / naive', div(json, naive)));
+    }
+    const share = jsonAnswerShare.get(m.name);
+    if (share !== undefined) {
+      // a "≤" target: judged here rather than by judged()'s "≥"
+      const r = judged('json answer bytes / float64-text bytes', share, m.targets.jsonAnswerShare);
+      if (r.pass !== undefined && m.targets.jsonAnswerShare !== undefined) r.pass = share <= m.targets.jsonAnswerShare;
+      ratios.push(r);
+    }
     // With berth, the naive server is measured in the rounds beside berth binary (the best REST
     // target on both models), and that paired ratio is the judged one.
     if (rounds?.has('naive')) ratios.push(judged('berth binary / naive (paired)', pairedRatio('berth binary', 'naive'), m.targets.berthOverNaive));
@@ -873,13 +905,8 @@ async function main(): Promise<void> {
           await waitReady(child, `http://127.0.0.1:${port}/v2/health/ready`, 60_000);
           const url = `http://127.0.0.1:${port}/v2/models/${spec.name}/infer`;
           const pid = child.proc.pid;
-          try {
-            const r = await retryNoisy(() => benchHttp(info, { target: 'berth json', url, bodyFile: jsonFile, body: bodies.json, headers: jsonHeaders, serverPid: pid }, workDir, expected));
-            results.push(r);
-            report(r);
-          } catch (e) {
-            fail(`${spec.name} berth json`, e);
-          }
+          // issue #16: the JSON answer's size against the float64 text berth printed before
+          jsonAnswerShare.set(spec.name, await answerShare(url, bodies.json, jsonHeaders));
           if (child.exited !== null) throw new Error(`berth exited (${child.exited}):\n${child.output()}`);
           const binary: HttpTarget = { target: 'berth binary', url, bodyFile: binFile, body: bodies.binary, headers: binHeaders, serverPid: pid };
           const grpc = grpcPort === 0 ? undefined : { address: `127.0.0.1:${grpcPort}`, statsUrl: `http://127.0.0.1:${port}/v2/models/${spec.name}/stats`, serverPid: pid };
@@ -902,6 +929,7 @@ async function main(): Promise<void> {
             const targets: PairedTarget[] = [
               { target: 'in-process b32', label: 'in-process b32', window: (warm) => inProcessWindow(session, info, warm) },
               await httpTarget(binary, 'binary'),
+              await httpTarget({ target: 'berth json', url, bodyFile: jsonFile, body: bodies.json, headers: jsonHeaders, serverPid: pid }, 'json'),
               await httpTarget(leanTarget, 'lean'),
             ];
             if (naiveTarget) targets.push(await httpTarget(naiveTarget, 'naive'));
@@ -923,6 +951,8 @@ async function main(): Promise<void> {
               if (xs.length > 0) console.log(`  ${a} / ${b} per round: ${xs.map((x) => `${x.toFixed(2)}×`).join(' ')}`);
             };
             show('berth binary', 'naive');
+            show('berth json', 'berth binary');
+            show('berth json', 'naive');
             show('berth binary', 'in-process b32');
             show('berth binary', 'lean batching');
             show('berth grpc 8×4', 'berth binary');
@@ -971,7 +1001,7 @@ async function main(): Promise<void> {
   console.log(`\n${textTable(results)}\n`);
   for (const q of ratios) {
     const v = q.value === null ? 'n/a' : `${q.value.toFixed(2)}×`;
-    const verdict = q.target === undefined ? '' : `  (target ≥ ${q.target}×) ${q.pass === undefined ? 'skipped' : q.pass ? 'PASS' : 'FAIL'}`;
+    const verdict = q.target === undefined ? '' : `  (target ${atMost(q) ? '≤' : '≥'} ${q.target}×) ${q.pass === undefined ? 'skipped' : q.pass ? 'PASS' : 'FAIL'}`;
     console.log(`${q.model.padEnd(6)} ${q.name.padEnd(48)} ${v.padStart(7)}${verdict}`);
   }
   for (const r of monitoring?.ratios ?? []) {

@@ -34,6 +34,8 @@ export interface ServeOptions {
   /** defaults applied to every model (config.json wins) */
   defaults?: Partial<ModelConfig>;
   bodyLimit?: number;
+  /** largest JSON answer, bytes (default 64 MiB) */
+  responseLimit?: number;
   /** a pino logger; default: silent */
   logger?: Logger;
   /** gRPC port; 0 = any free port; undefined or null = no gRPC front end */
@@ -127,6 +129,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   history?.start();
   const http = buildHttpApp(service, {
     bodyLimit: options.bodyLimit,
+    responseLimit: options.responseLimit,
     logger,
     auth: registry ? { registry, requireAuth: options.requireAuth } : undefined,
     access: { ...options.access, allowedHosts: options.access?.allowedHosts ?? defaultAllowedHosts(options.host) },

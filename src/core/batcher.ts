@@ -10,7 +10,8 @@
  */
 import { BerthError, unavailable } from './errors.js';
 import type { Tensor } from './tensor.js';
-import type { CancelSignal } from './types.js';
+import type { CancelSignal, JsonTextSpec } from './types.js';
+import type { RequestTexts, TextPlan } from '../runtime/wire.js';
 import { concatBatch, splitBatch } from './batch-tensors.js';
 
 export interface BatcherOptions {
@@ -25,11 +26,18 @@ export interface BatcherOptions {
   defaultPriorityLevel: number;
 }
 
+/** A batch's outputs, and per request the JSON text its outputs were rendered to (if asked). */
+export interface BatchResult {
+  outputs: Tensor[];
+  texts?: RequestTexts[];
+}
+
 /** Where a batch runs: implemented by the model version over its worker instances. */
 export interface Executor {
   /** number of batches that may run at once (the instance count) */
   readonly slots: number;
-  run(inputs: Tensor[]): Promise<Tensor[]>;
+  /** `text`: the JSON text to render per request; an executor that renders none may return the tensors alone */
+  run(inputs: Tensor[], text?: TextPlan): Promise<Tensor[] | BatchResult>;
 }
 
 /** Per-request timings handed to whoever keeps statistics. Nanoseconds. */
@@ -49,6 +57,8 @@ export interface EnqueueOptions {
   /** microseconds the request may wait in the queue; 0/undefined = no limit */
   timeoutUs?: number;
   signal?: CancelSignal;
+  /** outputs to render as JSON text off the event loop (Tensor.json) */
+  jsonText?: JsonTextSpec;
 }
 
 interface Queued {
@@ -62,6 +72,7 @@ interface Queued {
   reject: (err: unknown) => void;
   onAbort?: () => void;
   signal?: CancelSignal;
+  jsonText?: JsonTextSpec;
 }
 
 const RETRY_AFTER_SECONDS = 1;
@@ -108,6 +119,7 @@ export class DynamicBatcher {
         resolve,
         reject,
         signal: options.signal,
+        jsonText: options.jsonText,
       };
       if (options.timeoutUs && options.timeoutUs > 0) {
         // clamped to what a Node timer holds (2^31−1 ms): a longer delay would fire at once
@@ -213,16 +225,21 @@ export class DynamicBatcher {
     for (const item of batch) this.detach(item);
     try {
       const inputs = batch[0]!.inputs.map((_, k) => concatBatch(batch.map((b) => b.inputs[k]!)));
-      const outputs = await this.executor.run(inputs);
+      const rows = batch.map((b) => b.rows);
+      const text: TextPlan | undefined = batch.some((b) => b.jsonText) ? { rows, specs: batch.map((b) => b.jsonText) } : undefined;
+      const result = await this.executor.run(inputs, text);
+      const outputs = Array.isArray(result) ? result : result.outputs;
+      const texts = Array.isArray(result) ? undefined : result.texts;
       const end = performance.now();
       const computeNs = Math.round((end - start) * 1e6);
-      const rows = batch.map((b) => b.rows);
       const total = rows.reduce((a, b) => a + b, 0);
       this.observer.onExecution?.(total, computeNs);
       const perRequest = batch.length === 1
         ? [outputs]
         : splitOutputs(outputs, rows, total);
       batch.forEach((item, i) => {
+        const own = texts?.[i];
+        if (own) for (const t of perRequest[i]!) t.json = own[t.name];
         item.resolve({
           outputs: perRequest[i]!,
           timing: { queueNs: Math.round((start - item.enqueuedAt) * 1e6), computeNs, batchSize: total },

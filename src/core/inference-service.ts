@@ -429,13 +429,14 @@ export class InferenceService {
         : undefined;
       this.inFlight++;
       try {
-        const result = await mv.infer(inputs, { priority, timeoutUs, signal: request.signal });
+        const result = await mv.infer(inputs, { priority, timeoutUs, signal: request.signal, jsonText: request.jsonText });
         timing = result.timing;
         const elapsedMs = performance.now() - started;
         mv.stats.recordSuccess(Math.round(elapsedMs * 1e6), timing.queueNs, timing.computeNs);
         const selected = request.outputs
           ? request.outputs.map((o) => result.outputs.find((t) => t.name === o.name)!)
           : result.outputs;
+        for (const t of selected) if (t.json?.overLimit !== undefined) throw jsonTooLarge(t.name, t.json.overLimit);
         traffic?.recordRequest(mv.version, 'success');
         if (shadow) {
           const t = traffic!;
@@ -478,6 +479,11 @@ export class InferenceService {
     const versions = [...this.models.values()].flatMap((m) => [...m.versions.values()]);
     await Promise.all(versions.map((v) => v.unload()));
   }
+}
+
+/** The answer's JSON text passed the response limit: the client can ask for binary outputs or fewer rows. */
+export function jsonTooLarge(output: string, limit: number): BerthError {
+  return new BerthError('PAYLOAD_TOO_LARGE', `the JSON answer is larger than the response limit of ${limit} bytes (at output '${output}'; the server's --max-response-mb); ask for binary outputs ("binary_data_output": true) or send fewer rows`);
 }
 
 function numberParam(params: Record<string, unknown>, key: string): number | undefined {

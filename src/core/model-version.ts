@@ -10,15 +10,15 @@ import type { InstanceSignature } from '../runtime/instance.js';
 import { fromWire, toWire } from '../runtime/wire.js';
 import { detectCpuFeatures, u8s8Saturates } from '../runtime/cpu-features.js';
 import type { SaturationRisk } from '../runtime/int8-saturation.js';
-import type { OpsetUpgrade, WireValueMetadata } from '../runtime/wire.js';
+import type { OpsetUpgrade, TextPlan, WireValueMetadata } from '../runtime/wire.js';
 import { DynamicBatcher } from './batcher.js';
-import type { BatchObserver, Executor, RequestTiming } from './batcher.js';
+import type { BatchObserver, BatchResult, Executor, RequestTiming } from './batcher.js';
 import { BerthError, internal, unavailable } from './errors.js';
 import type { ModelConfig } from './model-config.js';
 import { preferredBatchSizes } from './model-config.js';
 import type { Datatype, Tensor } from './tensor.js';
 import { DATATYPES, datatypeFromOrt } from './tensor.js';
-import type { CancelSignal, ModelState, TensorMetadata } from './types.js';
+import type { CancelSignal, JsonTextSpec, ModelState, TensorMetadata } from './types.js';
 import { VersionStats } from './stats.js';
 import { LoadedFile } from './loaded-file.js';
 
@@ -222,16 +222,16 @@ export class ModelVersion implements Executor {
     }
   }
 
-  /** Executor: runs one (batched) set of inputs on a free instance. */
-  async run(inputs: Tensor[]): Promise<Tensor[]> {
+  /** Executor: runs one (batched) set of inputs on a free instance, rendering JSON text if asked. */
+  async run(inputs: Tensor[], text?: TextPlan): Promise<BatchResult> {
     const instance = this.instances.find((i) => i?.alive && i.inFlight === 0) ?? this.instances.find((i) => i?.alive);
     if (!instance) throw unavailable(`model '${this.name}' version ${this.version} has no running instance`, 1);
-    const outputs = await instance.run(inputs.map(toWire));
-    return outputs.map(fromWire);
+    const result = await instance.run(inputs.map(toWire), undefined, text);
+    return { outputs: result.outputs.map(fromWire), texts: result.texts };
   }
 
   /** Queues a validated request; resolves with its outputs and timings. */
-  infer(inputs: Tensor[], options: { priority?: number; timeoutUs?: number; signal?: CancelSignal }): Promise<{ outputs: Tensor[]; timing: RequestTiming }> {
+  infer(inputs: Tensor[], options: { priority?: number; timeoutUs?: number; signal?: CancelSignal; jsonText?: JsonTextSpec }): Promise<{ outputs: Tensor[]; timing: RequestTiming }> {
     if (this.state !== 'READY' || !this.batcher) {
       return Promise.reject(unavailable(`model '${this.name}' version ${this.version} is not ready${this.reason ? `: ${this.reason}` : ''}`));
     }

@@ -37,6 +37,19 @@ export interface Tensor {
   datatype: Datatype;
   shape: number[];
   data: TensorData;
+  /** the data already written as JSON text, off the event loop (set when a front end asked for it) */
+  json?: JsonText;
+}
+
+/** A tensor's data as JSON text, rendered by the worker thread that ran it (runtime/json-render.ts). */
+export interface JsonText {
+  /** UTF-8: a flat array (layout 'flat'), or nested by shape (layout 'rows') */
+  bytes: Uint8Array;
+  layout: 'flat' | 'rows';
+  /** layout 'rows': the byte range of each row's text, as [start, end) pairs */
+  rows?: Uint32Array;
+  /** set (with empty bytes) when the request's JSON text passed this limit, in bytes */
+  overLimit?: number;
 }
 
 interface DatatypeInfo {

@@ -38,6 +38,21 @@ export interface InferRequest {
    * is running (REST header `x-berth-route-key`, gRPC request parameter `route_key`).
    */
   routeKey?: string;
+  /**
+   * Outputs the front end will answer as JSON: the worker thread that runs the batch renders
+   * their text (Tensor.json), so the event loop only copies bytes.
+   */
+  jsonText?: JsonTextSpec;
+}
+
+/** Which outputs of one request to render as JSON text, how, and how much of it at most. */
+export interface JsonTextSpec {
+  /** output names; absent: every output */
+  outputs?: string[];
+  /** 'flat': the v2 `data` array; 'rows': nested by shape, one item per row (V1 predictions) */
+  layout: 'flat' | 'rows';
+  /** most bytes of JSON text for all of the request's outputs together */
+  maxBytes: number;
 }
 
 export interface InferResponse {

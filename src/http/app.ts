@@ -15,6 +15,7 @@ import { registerExtensionRoutes } from './extension-routes.js';
 import type { ModelControl } from '../core/model-control.js';
 import { decodeInferRequest, encodeInferResponse, headerLength, metadataTensor } from './v2-codec.js';
 import { decodePredictRequest, encodePredictions } from './v1-codec.js';
+import { DEFAULT_RESPONSE_LIMIT, v2JsonTextSpec } from './json-encode.js';
 import { registerAuth } from './auth.js';
 import type { AccessOptions, AuthOptions } from './auth.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -30,6 +31,8 @@ import type { DashboardOptions } from './dashboard-routes.js';
 export interface HttpOptions {
   /** largest accepted request body, bytes (Triton's default: 64 MiB) */
   bodyLimit?: number;
+  /** largest JSON answer, bytes (default 64 MiB): past it, 413 and a pointer to binary outputs */
+  responseLimit?: number;
   /** a pino logger (fastify's own request logging stays off; we log access lines ourselves) */
   logger?: FastifyBaseLogger;
   /** API keys (http/auth.ts): always on for /api/v1, on inference too with requireAuth */
@@ -161,6 +164,7 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
   app.get('/v2/models/:model/versions/:version/ready', modelReady);
 
   // --- inference ---------------------------------------------------------------------------
+  const responseLimit = options.responseLimit ?? DEFAULT_RESPONSE_LIMIT;
   const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     try {
       const { model, version } = request.params;
@@ -170,9 +174,10 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
       inferRequest.signal = abortSignal(reply);
       inferRequest.protocol = 'rest';
       inferRequest.routeKey = routeKey(request);
+      inferRequest.jsonText = v2JsonTextSpec(inferRequest, responseLimit);
       const response = await service.infer(inferRequest);
       if (response.requestId) void reply.header('x-request-id', response.requestId);
-      const encoded = encodeInferResponse(response, inferRequest);
+      const encoded = encodeInferResponse(response, inferRequest, responseLimit);
       if (encoded.headerLength !== undefined) void reply.header('inference-header-content-length', String(encoded.headerLength));
       return reply.type(encoded.contentType).send(compress(request, reply, encoded.body));
     } catch (err) {
@@ -192,9 +197,10 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
       const body = bodyOf(request);
       if (body.length === 0) throw invalidArgument('request body is empty; expected {"instances": [...]}');
       const inputs = decodePredictRequest(body, service.resolve(model).inputs);
-      const response = await service.infer({ modelName: model, inputs, signal: abortSignal(reply), protocol: 'v1', id: headerId(request), routeKey: routeKey(request) });
+      const jsonText = { layout: 'rows' as const, maxBytes: responseLimit };
+      const response = await service.infer({ modelName: model, inputs, signal: abortSignal(reply), protocol: 'v1', id: headerId(request), routeKey: routeKey(request), jsonText });
       if (response.requestId) void reply.header('x-request-id', response.requestId);
-      return reply.send(encodePredictions(response));
+      return reply.type('application/json').send(encodePredictions(response, responseLimit));
     } catch (err) {
       return sendError(reply, err);
     }

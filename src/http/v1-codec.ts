@@ -5,9 +5,9 @@
 import { invalidArgument } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import type { InferResponse, TensorMetadata } from '../core/types.js';
-import { nest, toJson } from './json-tensors.js';
 import { ExactNumber, INT_RANGES, fromJson, nestedShape } from './json-decode.js';
 import { JsonSyntaxError, parseJsonExact } from './json-exact.js';
+import { DEFAULT_RESPONSE_LIMIT, JsonParts, tensorJson } from './json-encode.js';
 
 type Columns = Map<string, unknown[]>;
 
@@ -97,17 +97,36 @@ export function decodePredictRequest(raw: Buffer | unknown, inputs: readonly Ten
   });
 }
 
-/** One prediction per row: the bare value for a single output, an object for several. */
-export function encodePredictions(response: InferResponse): { predictions: unknown[] } {
-  const perOutput = response.outputs.map((t) => {
-    const flat = toJson(t);
-    const rows = t.shape.length === 0 ? 1 : t.shape[0]!;
-    const rowShape = t.shape.slice(1);
-    const rowSize = rowShape.reduce((a, b) => a * b, 1);
-    return { name: t.name, rows: Array.from({ length: rows }, (_, i) => nest(flat.slice(i * rowSize, (i + 1) * rowSize), rowShape)) };
-  });
-  const count = Math.max(...perOutput.map((o) => o.rows.length));
-  if (perOutput.length === 1) return { predictions: perOutput[0]!.rows };
-  const predictions = Array.from({ length: count }, (_, i) => Object.fromEntries(perOutput.map((o) => [o.name, o.rows[i]])));
-  return { predictions };
+/**
+ * `{"predictions": [...]}`, one prediction per row: the bare value for a single output, an
+ * object keyed by output name for several (a row an output lacks leaves its key out). Built
+ * from each output's row text, which the worker rendered (layout 'rows'); bounded by maxBytes.
+ */
+export function encodePredictions(response: InferResponse, maxBytes = DEFAULT_RESPONSE_LIMIT): Buffer {
+  const out = new JsonParts();
+  out.text('{"predictions":');
+  const texts = response.outputs.map((t) => tensorJson(t, 'rows', maxBytes));
+  if (response.outputs.length === 1) {
+    out.bytes(texts[0]!.bytes);
+  } else {
+    const count = Math.max(...texts.map((t) => t.rows!.length / 2));
+    const keys = response.outputs.map((t) => `${JSON.stringify(t.name)}:`);
+    out.text('[');
+    for (let i = 0; i < count; i++) {
+      let first = true;
+      out.text(i > 0 ? ',{' : '{');
+      texts.forEach((text, k) => {
+        const rows = text.rows!;
+        if (2 * i >= rows.length) return;
+        out.text(first ? keys[k]! : `,${keys[k]!}`);
+        out.bytes(text.bytes, rows[2 * i]!, rows[2 * i + 1]!);
+        first = false;
+      });
+      out.text('}');
+      if (out.length > maxBytes) break;
+    }
+    out.text(']');
+  }
+  out.text('}');
+  return out.join(maxBytes, response.outputs.at(-1)?.name ?? '');
 }

@@ -7,11 +7,11 @@
 import { invalidArgument } from '../core/errors.js';
 import type { Datatype, NumericArray, Tensor } from '../core/tensor.js';
 import { DATATYPES, decodeBytesElements, elementCount, isDatatype, numericFromBytes, tensorBytes } from '../core/tensor.js';
-import type { InferRequest, InferResponse, Parameters, TensorMetadata } from '../core/types.js';
-import { toJson } from './json-tensors.js';
+import type { InferRequest, InferResponse, TensorMetadata } from '../core/types.js';
 import { fromJson } from './json-decode.js';
 import { JsonSyntaxError, parseJsonExact } from './json-exact.js';
 import { floatsFromParsed, locateInputData, scanNumericData, type DataSpan } from './json-scan.js';
+import { DEFAULT_RESPONSE_LIMIT, JsonParts, tensorJson, wantsBinary } from './json-encode.js';
 import { parseRequestHeader } from './v2-request-header.js';
 
 /** Length of the JSON header, from Inference-Header-Content-Length (absent: the whole body). */
@@ -177,27 +177,35 @@ export interface EncodedResponse {
   headerLength?: number;
 }
 
-/** Encodes a response, binary for the outputs that asked for it (or all, with binary_data_output). */
-export function encodeInferResponse(response: InferResponse, request: InferRequest): EncodedResponse {
-  const allBinary = request.parameters?.binary_data_output === true;
+/**
+ * Encodes a response, binary for the outputs that asked for it (or all, with binary_data_output).
+ * JSON `data` is the text the worker rendered (Tensor.json), copied, not formatted, here; the
+ * JSON part of the answer is bounded by `maxJsonBytes` (PAYLOAD_TOO_LARGE past it).
+ */
+export function encodeInferResponse(response: InferResponse, request: InferRequest, maxJsonBytes = DEFAULT_RESPONSE_LIMIT): EncodedResponse {
   const blobs: Uint8Array[] = [];
-  const outputs = response.outputs.map((t) => {
-    const own = request.outputs?.find((o) => o.name === t.name)?.parameters?.binary_data;
-    const binary = typeof own === 'boolean' ? own : allBinary;
-    if (binary) {
+  const json = new JsonParts();
+  let head = `{"model_name":${JSON.stringify(response.modelName)},"model_version":${JSON.stringify(response.modelVersion)}`;
+  if (response.id !== undefined) head += `,"id":${JSON.stringify(response.id)}`;
+  if (response.parameters) head += `,"parameters":${JSON.stringify(response.parameters)}`;
+  json.text(`${head},"outputs":[`);
+  let last = '';
+  response.outputs.forEach((t, i) => {
+    const meta = `${i > 0 ? ',' : ''}{"name":${JSON.stringify(t.name)},"datatype":"${t.datatype}","shape":[${t.shape.join(',')}]`;
+    last = t.name;
+    if (wantsBinary(request, t.name)) {
       const bytes = tensorBytes(t);
       blobs.push(bytes);
-      return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: bytes.byteLength } as Parameters };
+      json.text(`${meta},"parameters":{"binary_data_size":${bytes.byteLength}}}`);
+      return;
     }
-    return { name: t.name, datatype: t.datatype, shape: t.shape, data: toJson(t) };
+    json.text(`${meta},"data":`);
+    json.bytes(tensorJson(t, 'flat', Math.max(0, maxJsonBytes - json.length)).bytes);
+    json.text('}');
   });
-  const json: Record<string, unknown> = { model_name: response.modelName, model_version: response.modelVersion };
-  if (response.id !== undefined) json.id = response.id;
-  if (response.parameters) json.parameters = response.parameters;
-  json.outputs = outputs;
-  const text = JSON.stringify(json);
-  if (blobs.length === 0) return { body: text, contentType: 'application/json' };
-  const header = Buffer.from(text, 'utf8');
+  json.text(']}');
+  const header = json.join(maxJsonBytes, last);
+  if (blobs.length === 0) return { body: header, contentType: 'application/json' };
   const body = Buffer.concat([header, ...blobs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))]);
   return { body, contentType: 'application/octet-stream', headerLength: header.length };
 }

@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { FromWorker, OpsetUpgrade, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
+import type { FromWorker, OpsetUpgrade, RequestTexts, TextPlan, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
 import { transferList } from './wire.js';
 import type { SessionWorkerData } from './session-worker.js';
 import type { SaturationRisk } from './int8-saturation.js';
@@ -40,8 +40,14 @@ export interface InstanceSignature {
   int8Risk?: SaturationRisk;
 }
 
+/** A run's outputs, and the JSON text the worker rendered for the batch's requests (if asked). */
+export interface RunResult {
+  outputs: WireTensor[];
+  texts?: RequestTexts[];
+}
+
 interface Pending {
-  resolve: (outputs: WireTensor[]) => void;
+  resolve: (result: RunResult) => void;
   reject: (err: BerthError) => void;
 }
 
@@ -86,10 +92,10 @@ export class WorkerInstance {
     return !this.exited;
   }
 
-  run(feeds: WireTensor[], outputNames?: string[]): Promise<WireTensor[]> {
+  run(feeds: WireTensor[], outputNames?: string[], text?: TextPlan): Promise<RunResult> {
     if (this.exited) return Promise.reject(internal('model instance is not running'));
     const id = this.nextId++;
-    const message: ToWorker = { kind: 'run', id, feeds, outputNames };
+    const message: ToWorker = { kind: 'run', id, feeds, outputNames, text };
     // postMessage drops a message whose transfer list holds a detached buffer without a word:
     // a tensor already handed to a worker must fail here, not leave its caller waiting forever.
     const detached = feeds.find((f) => !Array.isArray(f.data) && f.data.byteLength === 0 && elementCount(f.dims) > 0);
@@ -124,7 +130,7 @@ export class WorkerInstance {
     const entry = this.pending.get(message.id);
     if (!entry) return;
     this.pending.delete(message.id);
-    if (message.kind === 'result') entry.resolve(message.outputs);
+    if (message.kind === 'result') entry.resolve({ outputs: message.outputs, texts: message.texts });
     else entry.reject(internal(`inference failed: ${message.message}`));
   }
 

@@ -6,7 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { statSync } from 'node:fs';
-import type { FromWorker, OpsetUpgrade, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
+import type { FromWorker, OpsetUpgrade, RequestTexts, TextPlan, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
+import { renderTexts, textTransferList } from './json-render.js';
 import { decodeModel, defaultOpsetVersion, encodeModel, loadModel, readOpsetImports } from '../onnx/index.js';
 import { fullRangeU8S8Weights, type SaturationRisk } from './int8-saturation.js';
 import { RUNTIME_MIN_OPSET, RUNTIME_UPGRADE_OPSET, convertOpset } from '../convert/index.js';
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
       });
       return;
     }
-    void run(session, message.id, message.feeds, message.outputNames);
+    void run(session, message.id, message.feeds, message.outputNames, message.text);
   });
 }
 
@@ -119,7 +120,7 @@ async function int8Risk(): Promise<SaturationRisk | undefined> {
   }
 }
 
-async function run(session: ort.InferenceSession, id: number, feeds: WireTensor[], outputNames?: string[]): Promise<void> {
+async function run(session: ort.InferenceSession, id: number, feeds: WireTensor[], outputNames?: string[], text?: TextPlan): Promise<void> {
   try {
     const inputs: Record<string, ort.Tensor> = {};
     for (const f of feeds) inputs[f.name] = new ort.Tensor(f.type as ort.Tensor.Type, f.data as ort.Tensor.DataType, f.dims);
@@ -130,7 +131,15 @@ async function run(session: ort.InferenceSession, id: number, feeds: WireTensor[
       const out = tensor.type === 'string' ? (tensor.data as string[]) : ownedArray(tensor.data as NumericArray);
       outputs.push({ name, type: tensor.type, dims: [...tensor.dims], data: out });
     }
-    post({ kind: 'result', id, outputs }, transferList(outputs));
+    // JSON text is rendered here, on this thread, so the main thread only writes bytes. A
+    // rendering failure costs only the speed-up: the front end renders from the tensors then.
+    let texts: RequestTexts[] | undefined;
+    try {
+      if (text) texts = renderTexts(outputs, text);
+    } catch {
+      texts = undefined;
+    }
+    post({ kind: 'result', id, outputs, texts }, [...transferList(outputs), ...(texts ? textTransferList(texts) : [])]);
   } catch (err) {
     post({ kind: 'error', id, message: err instanceof Error ? err.message : String(err) });
   }

@@ -2,9 +2,10 @@
  * How tensors cross the worker_threads boundary: plain objects whose numeric data is a typed
  * array that owns its whole ArrayBuffer, so it can go in the transfer list (moved, not copied).
  */
-import type { Datatype, NumericArray, Tensor } from '../core/tensor.js';
+import type { Datatype, JsonText, NumericArray, Tensor } from '../core/tensor.js';
 import { DATATYPES, datatypeFromOrt } from '../core/tensor.js';
 import type { SaturationRisk } from './int8-saturation.js';
+import type { JsonTextSpec } from '../core/types.js';
 
 export interface WireTensor {
   name: string;
@@ -28,9 +29,21 @@ export interface OpsetUpgrade {
   changes: string[];
 }
 
+/**
+ * JSON text the worker renders after a batch runs: the batch's requests in order, their rows
+ * (how the batch splits along dimension 0) and what each wants rendered (undefined: nothing).
+ */
+export interface TextPlan {
+  rows: number[];
+  specs: (JsonTextSpec | undefined)[];
+}
+
+/** Per request of the batch: its outputs' JSON text by output name (undefined: none asked). */
+export type RequestTexts = Record<string, JsonText> | undefined;
+
 /** Main → worker messages. */
 export type ToWorker =
-  | { kind: 'run'; id: number; feeds: WireTensor[]; outputNames?: string[] }
+  | { kind: 'run'; id: number; feeds: WireTensor[]; outputNames?: string[]; text?: TextPlan }
   | { kind: 'close' }
   /** fault injection: die with an uncaught error during the next run (tests, chaos drills) */
   | { kind: 'crash-on-next-run' };
@@ -39,7 +52,7 @@ export type ToWorker =
 export type FromWorker =
   | { kind: 'ready'; inputs: WireValueMetadata[]; outputs: WireValueMetadata[]; upgrade?: OpsetUpgrade; int8Risk?: SaturationRisk }
   | { kind: 'load-error'; message: string }
-  | { kind: 'result'; id: number; outputs: WireTensor[] }
+  | { kind: 'result'; id: number; outputs: WireTensor[]; texts?: RequestTexts[] }
   | { kind: 'error'; id: number; message: string };
 
 /**

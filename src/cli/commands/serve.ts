@@ -48,6 +48,7 @@ interface ServeFlags {
   maxQueue?: number;
   intraOpThreads?: number;
   maxBodyMb: number;
+  maxResponseMb: number;
   logLevel: string;
   example?: boolean;
   exitTimeoutSecs: number;
@@ -116,6 +117,7 @@ export function registerServe(program: Command): void {
     .option('--max-queue <n>', 'queued requests per model version before 503; 0 = unbounded [default: 1024]', integer(0))
     .option('--intra-op-threads <n>', 'onnxruntime threads per instance [default: onnxruntime decides]', integer(1))
     .option('--max-body-mb <mb>', 'largest request body, MiB', integer(1), 64)
+    .option('--max-response-mb <mb>', 'largest JSON answer, MiB (past it: 413; binary outputs are not counted)', integer(1), 64)
     .option('--model-control <mode>', 'none: load all at start; explicit: load via the repository API; poll: watch the repository', mode, 'none')
     .option('--load-model <name>', 'explicit mode: load this model at start (repeatable; * = all)', collect, [])
     .option('--repository-poll-secs <s>', 'poll mode: seconds between repository scans', integer(1), 15)
@@ -164,6 +166,7 @@ export function registerServe(program: Command): void {
         port: flags.port,
         defaults,
         bodyLimit: flags.maxBodyMb * 1024 * 1024,
+        responseLimit: flags.maxResponseMb * 1024 * 1024,
         grpcPort: flags.grpcPort === 0 ? null : flags.grpcPort,
         grpcMaxMessageBytes: flags.grpcMaxMessageMb === undefined ? undefined : flags.grpcMaxMessageMb * 1024 * 1024,
         logger,
