@@ -12,6 +12,7 @@ import type { ModelControlMode } from './core/model-control.js';
 import { buildHttpApp, DEFAULT_BODY_LIMIT } from './http/app.js';
 import { startGrpcServer } from './grpc/server.js';
 import { invalidArgument } from './core/errors.js';
+import type { HttpLimits } from './http/limits.js';
 import type { RegistryApi } from './serving/registry-api.js';
 import { RegistrySync, openRegistry } from './serving/registry-sync.js';
 import { ServingMetrics } from './monitor/metrics.js';
@@ -32,6 +33,8 @@ export interface ServeOptions {
   /** defaults applied to every model (config.json wins) */
   defaults?: Partial<ModelConfig>;
   bodyLimit?: number;
+  /** HTTP in-flight budget, slow-client timeouts, connection cap (http/limits.ts; defaults there) */
+  httpLimits?: Partial<Omit<HttpLimits, 'bodyLimit'>>;
   /** a pino logger; default: silent */
   logger?: Logger;
   /** gRPC port; 0 = any free port; undefined or null = no gRPC front end */
@@ -119,6 +122,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   history?.start();
   const http = buildHttpApp(service, {
     bodyLimit: options.bodyLimit,
+    limits: options.httpLimits,
     logger,
     auth: registry ? { registry, requireAuth: options.requireAuth } : undefined,
     admin: registry ? { registry, sync } : undefined,
