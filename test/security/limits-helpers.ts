@@ -1,5 +1,6 @@
 /** Shared by the limits tests (decompression bombs, in-flight budget, slow clients): raw sockets and a health prober. */
-import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -12,6 +13,19 @@ export function rssBytes(pid: number): number {
 
 export const MiB = 1024 * 1024;
 
+/** Samples a process's resident memory every 20 ms until stopped; returns the largest growth over the first sample. */
+export function rssSampler(pid: number): { stop(): number } {
+  const base = rssBytes(pid);
+  let peak = base;
+  const timer = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 20);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, rssBytes(pid)) - base;
+    },
+  };
+}
+
 /**
  * A gzip body of `members` concatenated members, each 16 MiB of zeros (~16 KiB compressed): a
  * valid multi-member gzip stream (RFC 1952 §2.2) that inflates to members × 16 MiB.
@@ -21,39 +35,44 @@ export function gzipBomb(members: number): Buffer<ArrayBuffer> {
   return Buffer.concat(Array.from({ length: members }, () => member));
 }
 
-/** Probes `path` with a new connection every `everyMs` until stopped; each probe times out at 5 s. */
+/**
+ * Probes `path` with a new connection every `everyMs` until stopped, from a separate process (so
+ * that the test's own load generation does not delay the probes); each probe times out at 5 s.
+ */
 export function healthProber(baseUrl: string, path = '/v2/health/live', everyMs = 50): { stop(): Promise<{ latencies: number[]; failures: string[] }> } {
   const { hostname, port } = new URL(baseUrl);
-  const latencies: number[] = [];
-  const failures: string[] = [];
-  let stopped = false;
-  const agent = new http.Agent({ keepAlive: false });
-  const loop = (async () => {
-    while (!stopped) {
-      const t0 = performance.now();
-      await new Promise<void>((resolve) => {
-        const req = http.get({ hostname, port, path, agent, timeout: 5000 }, (res) => {
-          res.resume();
-          res.on('end', () => {
-            if (res.statusCode !== 200) failures.push(`status ${res.statusCode}`);
-            resolve();
+  const script = `
+    const http = require('node:http');
+    const agent = new http.Agent({ keepAlive: false });
+    const latencies = [], failures = [];
+    let stopped = false;
+    process.stdin.on('data', () => (stopped = true));
+    (async () => {
+      while (!stopped) {
+        const t0 = performance.now();
+        await new Promise((resolve) => {
+          const req = http.get({ hostname: ${JSON.stringify(hostname)}, port: ${Number(port)}, path: ${JSON.stringify(path)}, agent, timeout: 5000 }, (res) => {
+            res.resume();
+            res.on('end', () => { if (res.statusCode !== 200) failures.push('status ' + res.statusCode); resolve(); });
           });
+          req.on('timeout', () => req.destroy(new Error('timeout')));
+          req.on('error', (err) => { failures.push(err.message); resolve(); });
         });
-        req.on('timeout', () => req.destroy(new Error('timeout')));
-        req.on('error', (err) => {
-          failures.push(err.message);
-          resolve();
-        });
-      });
-      latencies.push(performance.now() - t0);
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  })();
+        latencies.push(performance.now() - t0);
+        await new Promise((r) => setTimeout(r, ${everyMs}));
+      }
+      process.stdout.write(JSON.stringify({ latencies, failures }));
+      process.exit(0);
+    })();`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = once(child, 'exit');
   return {
     async stop() {
-      stopped = true;
-      await loop;
-      return { latencies, failures };
+      child.stdin!.write('stop\n');
+      await exited;
+      return JSON.parse(out) as { latencies: number[]; failures: string[] };
     },
   };
 }
