@@ -26,7 +26,7 @@ import type { Tracing } from '../monitor/tracing.js';
 import { registerMonitoringRoutes } from './monitoring-routes.js';
 import type { MonitoringRouteDeps } from '../monitor/monitoring.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
-import { isMidBodyRefusal, readBody } from './body.js';
+import { readBody } from './body.js';
 import { HttpServerGuard } from './http-server.js';
 import { DEFAULT_BODY_LIMIT, resolveLimits } from './limits.js';
 import type { HttpLimits } from './limits.js';
@@ -107,8 +107,8 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
     readBody(payload, { limit: limits.bodyLimit, lease: guard.leaseOf(request.raw) }).then(
       (body) => done(null, body),
       (err: Error) => {
-        // the rest of the body stays unread: answer, then close the connection
-        if (isMidBodyRefusal(err)) guard.closeAfterAnswer(request.raw);
+        // a body refused before its end stays unread: answer, then close the connection
+        if (!request.raw.complete) guard.closeAfterAnswer(request.raw);
         done(err, undefined);
       },
     );

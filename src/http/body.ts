@@ -89,11 +89,6 @@ export interface ReadBodyOptions {
   lease: Lease;
 }
 
-/** Thrown for a refusal after which the rest of the body will not be read: the connection must close. */
-export function isMidBodyRefusal(err: unknown): boolean {
-  return err instanceof BerthError && (err.code === 'PAYLOAD_TOO_LARGE' || err.code === 'UNAVAILABLE');
-}
-
 export const tooLarge = (limit: number, what = 'request body'): BerthError =>
   new BerthError('PAYLOAD_TOO_LARGE', `${what} is larger than the limit of ${limit} bytes (--max-body-mb)`);
 
