@@ -71,15 +71,16 @@ describe('the in-flight budget', { skip: existsSync(CLI) ? false : 'dist/ not bu
       assert.match(t, /retry-after: 1/i);
       assert.match(t, /over its budget of bytes in flight/);
     }
-    // 32 MiB of bodies admitted; 24 x 4.5 MiB = 108 MiB were offered at once
-    assert.ok(growthHalfway < 60 * MiB, `RSS grew by ${(growthHalfway / MiB).toFixed(0)} MiB with the bodies 3/4 sent`);
+    // 32 MiB of bodies admitted (measured: +22..50 MiB with socket buffers and the drained
+    // refusals); unbounded, 24 x 4.5 MiB = 108 MiB were buffered
+    assert.ok(growthHalfway < 75 * MiB, `RSS grew by ${(growthHalfway / MiB).toFixed(0)} MiB with the bodies 3/4 sent`);
     assert.deepEqual(failures, []);
     // p90, not the maximum: each admitted 6 MiB request still costs the event loop ~0.1 s of
     // tensor copies outside the HTTP layer (core/tensor numericFromBytes, capture and feedback
     // copies), which a shared, overloaded 2-core machine stretches into single stalls of seconds;
     // no probe may fail (5 s) either way. The bomb test holds the 1 s bound on every probe.
     assert.ok(percentile(latencies, 0.9) < 1000, `health p90 ${percentile(latencies, 0.9).toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms`);
-    console.log(`# concurrent bodies: health max ${Math.max(...latencies).toFixed(0)} ms p50 ${percentile(latencies, 0.5).toFixed(0)} ms;: ${refused.length} of 24 refused, RSS +${(growthHalfway / MiB).toFixed(0)} MiB with 3/4 sent, peak RSS ${((peakRssBytes(pid) ?? 0) / MiB).toFixed(0)} MiB`);
+    console.log(`# concurrent bodies: health max ${Math.max(...latencies).toFixed(0)} ms, p50 ${percentile(latencies, 0.5).toFixed(0)} ms; ${refused.length} of 24 refused, RSS +${(growthHalfway / MiB).toFixed(0)} MiB with 3/4 sent, peak RSS ${((peakRssBytes(pid) ?? 0) / MiB).toFixed(0)} MiB`);
   });
 
   test('clients that never read their answers: memory bounded, their connections closed after the request timeout, the budget released', async () => {
