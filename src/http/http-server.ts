@@ -16,6 +16,9 @@ import type { Lease } from './inflight-budget.js';
 /** After a refusal, how long unread request bytes are drained so the client sees the answer. */
 const LINGER_MS = 2000;
 
+const CONNECTION_CAP_BODY = JSON.stringify({ error: 'the server is at its connection limit (--max-connections); retry later' });
+const CONNECTION_CAP_ANSWER = `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(CONNECTION_CAP_BODY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${CONNECTION_CAP_BODY}`;
+
 interface Connection {
   /** requests received whose answers have not closed */
   busy: number;
@@ -132,8 +135,11 @@ export class HttpServerGuard {
         victim.destroy();
         this.connections.delete(victim);
       } else {
+        // every connection has a request being served: refuse this one with the overload
+        // answer (a reset would read as a network fault), then close it
         this.refused++;
-        socket.destroy();
+        socket.end(CONNECTION_CAP_ANSWER);
+        setTimeout(() => socket.destroy(), LINGER_MS).unref();
         return;
       }
     }

@@ -27,7 +27,7 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /** Longer than the 60 s idle timeout of common load balancers, so that they close first (fastify's default). */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000;
-export const DEFAULT_MAX_CONNECTIONS = 1000;
+export const DEFAULT_MAX_CONNECTIONS = 4096;
 
 /** Four bodies at the limit, at least 256 MiB: a few large requests proceed together, a flood of them does not. */
 export function defaultInflightBytes(bodyLimit: number): number {
@@ -35,7 +35,7 @@ export function defaultInflightBytes(bodyLimit: number): number {
 }
 
 /**
- * The default connection cap: 1000, but below the open-file limit, so that the cap (which
+ * The default connection cap: 4096, but below the open-file limit, so that the cap (which
  * closes stalled connections to make room) acts before accept() fails with EMFILE, which
  * would starve health checks. Files, models and gRPC keep a reserve of 128 descriptors.
  */

@@ -108,7 +108,7 @@ export function registerServe(program: Command): void {
     .option('--headers-timeout-secs <s>', 'the request line and headers must arrive within this', positiveNumber, 10)
     .option('--request-timeout-secs <s>', 'the whole request, body included, must arrive within this; an answer not read by the client within it closes the connection', positiveNumber, 60)
     .option('--keep-alive-timeout-secs <s>', 'idle keep-alive connections are closed after this', positiveNumber, 72)
-    .option('--max-connections <n>', 'open HTTP connections; past it the most stalled idle or still-sending one is closed [default: 1000, kept below the open-file limit]', integer(1))
+    .option('--max-connections <n>', 'open HTTP connections; past it the most stalled idle or still-sending one is closed [default: 4096, kept below the open-file limit]', integer(1))
     .option('--model-control <mode>', 'none: load all at start; explicit: load via the repository API; poll: watch the repository', mode, 'none')
     .option('--load-model <name>', 'explicit mode: load this model at start (repeatable; * = all)', collect, [])
     .option('--repository-poll-secs <s>', 'poll mode: seconds between repository scans', integer(1), 15)
