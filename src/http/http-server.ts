@@ -100,7 +100,10 @@ export class HttpServerGuard {
   registerAnswerAccounting(app: FastifyInstance): void {
     app.addHook('onSend', (request, reply, payload, done) => {
       const size = typeof payload === 'string' ? Buffer.byteLength(payload) : Buffer.isBuffer(payload) ? payload.length : 0;
-      if (size > 0) this.leaseOf(request.raw).force(size);
+      // streams (model downloads, dashboard files) pace themselves by backpressure and may
+      // legitimately take long: neither counted nor timed
+      if (size === 0) return done(null, payload);
+      this.leaseOf(request.raw).force(size);
       const res = reply.raw;
       const timer = setTimeout(() => {
         if (!res.writableFinished) res.socket?.destroy();
