@@ -14,6 +14,7 @@ import { startGrpcServer } from './grpc/server.js';
 import { invalidArgument } from './core/errors.js';
 import type { RestrictedApi } from './serving/access.js';
 import { defaultAllowedHosts } from './http/origin-guard.js';
+import type { HttpLimits } from './http/limits.js';
 import type { RegistryApi } from './serving/registry-api.js';
 import { RegistrySync, openRegistry } from './serving/registry-sync.js';
 import { ServingMetrics } from './monitor/metrics.js';
@@ -36,6 +37,8 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** largest JSON answer, bytes (default 64 MiB) */
   responseLimit?: number;
+  /** HTTP in-flight budget, slow-client timeouts, connection cap (http/limits.ts; defaults there) */
+  httpLimits?: Partial<Omit<HttpLimits, 'bodyLimit'>>;
   /** a pino logger; default: silent */
   logger?: Logger;
   /** gRPC port; 0 = any free port; undefined or null = no gRPC front end */
@@ -130,6 +133,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const http = buildHttpApp(service, {
     bodyLimit: options.bodyLimit,
     responseLimit: options.responseLimit,
+    limits: options.httpLimits,
     logger,
     auth: registry ? { registry, requireAuth: options.requireAuth } : undefined,
     access: { ...options.access, allowedHosts: options.access?.allowedHosts ?? defaultAllowedHosts(options.host) },

@@ -2,7 +2,8 @@
  * The HTTP front end (fastify). It decodes requests into the core's protocol-neutral types,
  * calls the InferenceService, and encodes answers; errors are mapped in errors.ts only.
  */
-import { gunzipSync, inflateSync, gzipSync, deflateSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip, deflate } from 'node:zlib';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
@@ -26,13 +27,19 @@ import type { Tracing } from '../monitor/tracing.js';
 import { registerMonitoringRoutes } from './monitoring-routes.js';
 import type { MonitoringRouteDeps } from '../monitor/monitoring.js';
 import { registerDashboardRoutes } from './dashboard-routes.js';
+import { readBody } from './body.js';
+import { HttpServerGuard } from './http-server.js';
+import { DEFAULT_BODY_LIMIT, resolveLimits } from './limits.js';
+import type { HttpLimits } from './limits.js';
 import type { DashboardOptions } from './dashboard-routes.js';
 
 export interface HttpOptions {
-  /** largest accepted request body, bytes (Triton's default: 64 MiB) */
+  /** largest accepted request body after decoding, bytes (Triton's default: 64 MiB) */
   bodyLimit?: number;
   /** largest JSON answer, bytes (default 64 MiB): past it, 413 and a pointer to binary outputs */
   responseLimit?: number;
+  /** in-flight budget, timeouts and the connection cap (http/limits.ts); bodyLimit above wins over limits.bodyLimit */
+  limits?: Partial<HttpLimits>;
   /** a pino logger (fastify's own request logging stays off; we log access lines ourselves) */
   logger?: FastifyBaseLogger;
   /** API keys (http/auth.ts): always on for /api/v1, on inference too with requireAuth */
@@ -51,43 +58,41 @@ export interface HttpOptions {
   dashboard?: DashboardOptions;
 }
 
-export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+export { DEFAULT_BODY_LIMIT };
 
 interface ModelParams {
   model: string;
   version?: string;
 }
 
-function decodeContentEncoding(request: FastifyRequest, body: Buffer): Buffer {
-  const encoding = request.headers['content-encoding'];
-  if (!encoding || encoding === 'identity') return body;
-  try {
-    if (encoding === 'gzip') return gunzipSync(body);
-    if (encoding === 'deflate') return inflateSync(body);
-  } catch (err) {
-    throw invalidArgument(`could not decode the ${encoding} request body: ${(err as Error).message}`);
-  }
-  throw invalidArgument(`unsupported Content-Encoding '${encoding}' (supported: gzip, deflate, identity)`);
-}
+const gzipAsync = promisify(gzip);
+const deflateAsync = promisify(deflate);
 
-/** Compresses the answer when the client asked for it (tritonclient's Accept-Encoding option). */
-function compress(request: FastifyRequest, reply: FastifyReply, body: Buffer | string): Buffer | string {
+/**
+ * Compresses the answer when the client asked for it (tritonclient's Accept-Encoding option),
+ * on the thread pool: a large answer compressed synchronously would stall every other request.
+ */
+async function compress(request: FastifyRequest, reply: FastifyReply, body: Buffer | string): Promise<Buffer | string> {
   const accept = request.headers['accept-encoding'];
   if (!accept || typeof accept !== 'string') return body;
-  if (/\bgzip\b/.test(accept)) {
+  if (/\bgzip\b/i.test(accept)) {
     void reply.header('content-encoding', 'gzip');
-    return gzipSync(body);
+    return gzipAsync(body);
   }
-  if (/\bdeflate\b/.test(accept)) {
+  if (/\bdeflate\b/i.test(accept)) {
     void reply.header('content-encoding', 'deflate');
-    return deflateSync(body);
+    return deflateAsync(body);
   }
   return body;
 }
 
 export function buildHttpApp(service: InferenceService, options: HttpOptions = {}, control?: ModelControl): FastifyInstance {
+  const limits = resolveLimits({ ...options.limits, ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }) });
+  const guard = new HttpServerGuard(limits);
   const app = Fastify({
-    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyLimit: limits.bodyLimit,
+    // the node server with timeouts, connection cap and in-flight accounting (http-server.ts)
+    serverFactory: guard.serverFactory,
     // No logger for fastify itself: with one, every request gets a pino child logger and
     // 'finish'/'error' listeners on its response, for request logging we keep off (access lines
     // come from monitor/access-log.ts): ~1–2.5 µs of event loop per request (CPU profiles of the
@@ -100,15 +105,26 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
   });
 
   // Bodies are parsed by us, whatever the Content-Type (tritonclient sends none), because a
-  // binary request is a JSON header followed by raw tensor bytes.
+  // binary request is a JSON header followed by raw tensor bytes. They are read as a stream,
+  // decoded as they arrive, bounded by the limit on decoded bytes and the in-flight budget (body.ts).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', (request, payload, done) => {
+    readBody(payload, { limit: limits.bodyLimit, lease: guard.leaseOf(request.raw) }).then(
+      (body) => done(null, body),
+      (err: Error) => {
+        // a body refused before its end stays unread: answer, then close the connection
+        if (!request.raw.complete) guard.closeAfterAnswer(request.raw);
+        done(err, undefined);
+      },
+    );
+  });
+  guard.registerAnswerAccounting(app);
 
   app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'Not Found' }));
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof BerthError) return sendError(reply, err);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send({ error: `request body is larger than the limit of ${options.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes` });
+      return reply.code(413).send({ error: `request body is larger than the limit of ${limits.bodyLimit} bytes` });
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
     options.logger?.error({ err }, 'unhandled error');
@@ -125,8 +141,8 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
 
   const bodyOf = (request: FastifyRequest): Buffer => {
     const raw = request.body;
-    const body = Buffer.isBuffer(raw) ? raw : Buffer.alloc(0);
-    return decodeContentEncoding(request, body);
+    // already decoded (Content-Encoding) by the body parser
+    return Buffer.isBuffer(raw) ? raw : Buffer.alloc(0);
   };
 
   // --- health and metadata -------------------------------------------------------------
@@ -179,7 +195,7 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
       if (response.requestId) void reply.header('x-request-id', response.requestId);
       const encoded = encodeInferResponse(response, inferRequest, responseLimit);
       if (encoded.headerLength !== undefined) void reply.header('inference-header-content-length', String(encoded.headerLength));
-      return reply.type(encoded.contentType).send(compress(request, reply, encoded.body));
+      return reply.type(encoded.contentType).send(await compress(request, reply, encoded.body));
     } catch (err) {
       return sendError(reply, err);
     }

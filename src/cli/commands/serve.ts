@@ -74,6 +74,11 @@ interface ServeFlags {
   allowedHosts?: string[];
   allowedOrigins?: string[];
   restrictedApi: RestrictedApi[];
+  maxInflightMb?: number;
+  headersTimeoutSecs: number;
+  requestTimeoutSecs: number;
+  keepAliveTimeoutSecs: number;
+  maxConnections?: number;
 }
 
 function share(value: string): number {
@@ -118,6 +123,12 @@ export function registerServe(program: Command): void {
     .option('--intra-op-threads <n>', 'onnxruntime threads per instance [default: onnxruntime decides]', integer(1))
     .option('--max-body-mb <mb>', 'largest request body, MiB', integer(1), 64)
     .option('--max-response-mb <mb>', 'largest JSON answer, MiB (past it: 413; binary outputs are not counted)', integer(1), 64)
+    // limits and timeouts for hostile or slow clients (http/limits.ts, docs/serving.md)
+    .option('--max-inflight-mb <mb>', 'bytes in flight across the server (bodies being read and decoded, answers not yet written), MiB; past it requests get 503 + Retry-After [default: 4 x --max-body-mb, at least 256]', integer(1))
+    .option('--headers-timeout-secs <s>', 'the request line and headers must arrive within this', positiveNumber, 10)
+    .option('--request-timeout-secs <s>', 'the whole request, body included, must arrive within this; an answer not read by the client within it closes the connection', positiveNumber, 60)
+    .option('--keep-alive-timeout-secs <s>', 'idle keep-alive connections are closed after this', positiveNumber, 72)
+    .option('--max-connections <n>', 'open HTTP connections; past it the most stalled idle or still-sending one is closed [default: 4096, kept below the open-file limit]', integer(1))
     .option('--model-control <mode>', 'none: load all at start; explicit: load via the repository API; poll: watch the repository', mode, 'none')
     .option('--load-model <name>', 'explicit mode: load this model at start (repeatable; * = all)', collect, [])
     .option('--repository-poll-secs <s>', 'poll mode: seconds between repository scans', integer(1), 15)
@@ -167,6 +178,13 @@ export function registerServe(program: Command): void {
         defaults,
         bodyLimit: flags.maxBodyMb * 1024 * 1024,
         responseLimit: flags.maxResponseMb * 1024 * 1024,
+        httpLimits: {
+          maxInflightBytes: flags.maxInflightMb === undefined ? undefined : flags.maxInflightMb * 1024 * 1024,
+          headersTimeoutMs: flags.headersTimeoutSecs * 1000,
+          requestTimeoutMs: flags.requestTimeoutSecs * 1000,
+          keepAliveTimeoutMs: flags.keepAliveTimeoutSecs * 1000,
+          maxConnections: flags.maxConnections,
+        },
         grpcPort: flags.grpcPort === 0 ? null : flags.grpcPort,
         grpcMaxMessageBytes: flags.grpcMaxMessageMb === undefined ? undefined : flags.grpcMaxMessageMb * 1024 * 1024,
         logger,
