@@ -36,6 +36,8 @@ export class HttpServerGuard {
   /** connections closed to make room, and new ones refused because all were busy */
   evicted = 0;
   refused = 0;
+  /** set when the app starts closing: keep-alive connections end as their last answer does */
+  private closing = false;
 
   constructor(readonly limits: HttpLimits) {
     this.budget = new InflightBudget(limits.maxInflightBytes);
@@ -98,7 +100,16 @@ export class HttpServerGuard {
 
   /** Answers count against the budget until the kernel has them; one the client does not read in time closes the connection. */
   registerAnswerAccounting(app: FastifyInstance): void {
+    // node's server.close() (and fastify's closeIdleConnections) end only the connections idle
+    // at that moment; one whose answer was still being written would stay open for the whole
+    // keep-alive timeout and hold the drain past its deadline. End each as it goes idle.
+    app.addHook('preClose', (done) => {
+      this.closing = true;
+      for (const [socket, conn] of this.connections) if (conn.busy === 0) socket.end();
+      done();
+    });
     app.addHook('onSend', (request, reply, payload, done) => {
+      if (this.closing) void reply.header('connection', 'close');
       const size = typeof payload === 'string' ? Buffer.byteLength(payload) : Buffer.isBuffer(payload) ? payload.length : 0;
       // streams (model downloads, dashboard files) pace themselves by backpressure and may
       // legitimately take long: neither counted nor timed
@@ -126,6 +137,7 @@ export class HttpServerGuard {
       if (conn) {
         conn.busy--;
         if (conn.busy === 0) conn.idleSince = performance.now();
+        if (conn.busy === 0 && this.closing) req.socket.end();
       }
     });
   }
