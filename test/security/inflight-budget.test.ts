@@ -12,7 +12,7 @@ function affineRequest(rows: number): { head: string; body: Buffer } {
   const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [rows, 4], datatype: 'FP32', parameters: { binary_data_size: rows * 16 } }], outputs: [{ name: 'output', parameters: { binary_data: true } }] }));
   const data = new Float32Array(rows * 4).map(() => Math.random() * 1000);
   const body = Buffer.concat([header, Buffer.from(data.buffer)]);
-  return { head: `POST /v2/models/affine/infer HTTP/1.1\r\nHost: x\r\nInference-Header-Content-Length: ${header.length}\r\nContent-Length: ${body.length}\r\n\r\n`, body };
+  return { head: `POST /v2/models/affine/infer HTTP/1.1\r\nHost: localhost\r\nInference-Header-Content-Length: ${header.length}\r\nContent-Length: ${body.length}\r\n\r\n`, body };
 }
 
 function statusesOf(text: string): number[] {
@@ -83,7 +83,7 @@ describe('the in-flight budget', { skip: existsSync(CLI) ? false : 'dist/ not bu
     console.log(`# concurrent bodies: health max ${Math.max(...latencies).toFixed(0)} ms, p50 ${percentile(latencies, 0.5).toFixed(0)} ms; ${refused.length} of 24 refused, RSS +${(growthHalfway / MiB).toFixed(0)} MiB with 3/4 sent, peak RSS ${((peakRssBytes(pid) ?? 0) / MiB).toFixed(0)} MiB`);
   });
 
-  test('clients that never read their answers: memory bounded, their connections closed after the request timeout, the budget released', async () => {
+  test('clients that never read their answers: memory bounded, their connections closed after the request timeout, the budget released', { timeout: 90_000 }, async () => {
     const pid = server.child.pid!;
     const rss = rssSampler(pid);
     const { head, body } = affineRequest(786432); // 12 MiB in, 9 MiB out

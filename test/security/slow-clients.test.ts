@@ -49,7 +49,7 @@ describe('slow clients: timeouts and the connection cap', { skip: existsSync(CLI
   });
 
   test('connections trickling their headers a byte a second are closed after the headers timeout', async () => {
-    const attack = trickle(server.url, 30, 'POST /v2/models/affine/infer HTTP/1.1\r\nHost: x\r\n', 'x');
+    const attack = trickle(server.url, 30, 'POST /v2/models/affine/infer HTTP/1.1\r\nHost: localhost\r\n', 'x');
     const times = await Promise.race([attack.closedAfter, new Promise<number[]>((r) => setTimeout(() => r([]), 10000))]);
     attack.stop();
     assert.equal(times.length, 30, 'still open after 10 s');
@@ -60,7 +60,7 @@ describe('slow clients: timeouts and the connection cap', { skip: existsSync(CLI
   });
 
   test('connections trickling their body are closed after the request timeout', async () => {
-    const attack = trickle(server.url, 30, 'POST /v2/models/affine/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{', ' ');
+    const attack = trickle(server.url, 30, 'POST /v2/models/affine/infer HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n{', ' ');
     const times = await Promise.race([attack.closedAfter, new Promise<number[]>((r) => setTimeout(() => r([]), 12000))]);
     attack.stop();
     assert.equal(times.length, 30, 'still open after 12 s');
@@ -72,7 +72,7 @@ describe('slow clients: timeouts and the connection cap', { skip: existsSync(CLI
     let text = '';
     s.on('data', (d: Buffer) => (text += d.toString()));
     const t0 = performance.now();
-    s.write('GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n');
+    s.write('GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\n\r\n');
     await new Promise((resolve) => s.on('close', resolve));
     assert.match(text, /^HTTP\/1\.1 200/);
     const ms = performance.now() - t0;
@@ -81,7 +81,7 @@ describe('slow clients: timeouts and the connection cap', { skip: existsSync(CLI
 
   test('110 slowloris connections against a cap of 40: health probes still get in and answer', async () => {
     const prober = healthProber(server.url, '/v2/health/live', 100);
-    const attack = trickle(server.url, 110, 'GET /v2/health/live HTTP/1.1\r\nHost: x\r\n', 'x');
+    const attack = trickle(server.url, 110, 'GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\n', 'x');
     await new Promise((r) => setTimeout(r, 4000));
     const { latencies, failures } = await prober.stop();
     attack.stop();

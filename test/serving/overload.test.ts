@@ -3,12 +3,14 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { CLI, peakRssBytes, startCliServer } from '../helpers/cli-server.js';
 import { tempDir, writeSlow } from '../helpers/models.js';
+import { healthProber, percentile } from '../security/limits-helpers.js';
 
 /**
  * About twice the server's capacity, offered open-loop: the queue bound sheds the excess with
- * 503 + Retry-After, accepted requests keep a bounded latency, and memory stays bounded.
+ * 503 + Retry-After, accepted requests keep a bounded latency, and memory stays bounded. Then
+ * three times: liveness answers within 1 s throughout.
  */
-describe('overload at about 2x capacity', { skip: existsSync(CLI) ? false : 'dist/ not built: run npm run build' }, () => {
+describe('overload at about 2x and 3x capacity', { skip: existsSync(CLI) ? false : 'dist/ not built: run npm run build' }, () => {
   test('sheds with 503 + Retry-After, bounded p99 for accepted requests, bounded RSS', async () => {
     const repo = tempDir();
     const ROWS = 8;
@@ -37,15 +39,7 @@ describe('overload at about 2x capacity', { skip: existsSync(CLI) ? false : 'dis
       const capacity = done / 2;
       // offered load: 2x capacity, open loop, 4 s
       const rate = capacity * 2;
-      const results: Promise<{ status: number; ms: number; retryAfter: string | null }>[] = [];
-      const t0 = performance.now();
-      
-      while (performance.now() - t0 < 4000) {
-        const due = Math.floor(((performance.now() - t0) / 1000) * rate);
-        while (results.length < due) results.push(send());
-        await new Promise((r) => setTimeout(r, 2));
-      }
-      const all = await Promise.all(results);
+      const all = await offer(send, rate, 4000);
       const ok = all.filter((r) => r.status === 200);
       const shed = all.filter((r) => r.status === 503);
       assert.equal(ok.length + shed.length, all.length, `unexpected statuses: ${[...new Set(all.map((r) => r.status))]}`);
@@ -65,6 +59,17 @@ describe('overload at about 2x capacity', { skip: existsSync(CLI) ? false : 'dis
       assert.ok(p99 < bound, `p99 ${p99.toFixed(0)} ms over bound ${bound.toFixed(0)} ms (capacity ${capacity.toFixed(0)} req/s)`);
       const rssPeak = peakRssBytes(server.child.pid!) ?? 0;
       assert.ok(rssPeak < 1.5 * 1024 ** 3, `server RSS peaked at ${(rssPeak / 2 ** 20).toFixed(0)} MiB`);
+      // 3x capacity with liveness probed from another process (so the test's own load
+      // generation cannot delay the probes): a kubelet must never see a busy pod as dead.
+      const prober = healthProber(server.url);
+      const at3x = await offer(send, capacity * 3, 4000);
+      const { latencies, failures } = await prober.stop();
+      assert.deepEqual(failures, [], 'every liveness probe answered 200 at 3x capacity');
+      const slowest = Math.max(...latencies);
+      assert.ok(latencies.length >= 10, `only ${latencies.length} liveness probes`);
+      assert.ok(slowest < 1000, `liveness took ${slowest.toFixed(0)} ms at 3x capacity (p50 ${percentile(latencies, 0.5).toFixed(0)} ms)`);
+      assert.ok(at3x.every((r) => r.status === 200 || r.status === 503), `unexpected statuses at 3x: ${[...new Set(at3x.map((r) => r.status))]}`);
+      console.log(`# 3x capacity: ${at3x.filter((r) => r.status === 503).length} of ${at3x.length} shed; liveness p50 ${percentile(latencies, 0.5).toFixed(0)} ms, max ${slowest.toFixed(0)} ms over ${latencies.length} probes`);
       assert.equal((await send()).status, 200, 'still serving after the overload');
       console.log(`# overload: capacity ${capacity.toFixed(0)} req/s, offered ${rate.toFixed(0)} req/s, accepted ${ok.length}, shed ${shed.length}, p99 ${p99.toFixed(0)} ms (bound ${bound.toFixed(0)}), peak RSS ${(rssPeak / 2 ** 20).toFixed(0)} MiB`);
     } finally {
@@ -72,3 +77,15 @@ describe('overload at about 2x capacity', { skip: existsSync(CLI) ? false : 'dis
     }
   });
 });
+
+/** Offers `rate` requests a second, open loop, for `ms`, and waits for every answer. */
+async function offer<T>(send: () => Promise<T>, rate: number, ms: number): Promise<T[]> {
+  const results: Promise<T>[] = [];
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+    while (results.length < due) results.push(send());
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return Promise.all(results);
+}
