@@ -92,6 +92,8 @@ export interface RawAnswer {
   error?: string;
   /** bytes of the body the client managed to send */
   sent: number;
+  /** bytes of the body sent when the first byte of the answer arrived */
+  sentAtAnswer?: number;
 }
 
 /**
@@ -105,9 +107,13 @@ export function rawRequest(baseUrl: string, head: string, bodyBytes: number, chu
     let text = '';
     let error: string | undefined;
     let sent = 0;
+    let sentAtAnswer: number | undefined;
     const chunk = Buffer.alloc(256 * 1024, 0x20);
     const timer = setTimeout(() => socket.destroy(new Error('client timeout')), timeoutMs);
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('data', (d: Buffer) => {
+      sentAtAnswer ??= sent;
+      text += d.toString('latin1');
+    });
     socket.on('error', (err: NodeJS.ErrnoException) => (error ??= err.code ?? err.message));
     socket.on('close', () => {
       clearTimeout(timer);
@@ -119,7 +125,7 @@ export function rawRequest(baseUrl: string, head: string, bodyBytes: number, chu
       } catch {
         json = undefined;
       }
-      resolve({ text, status, json, error, sent });
+      resolve({ text, status, json, error, sent, sentAtAnswer });
     });
     socket.write(head);
     const pump = (): void => {
