@@ -385,12 +385,23 @@ export function roundsTo(bits: number, digits: number, exponent: number): boolea
 
 /**
  * The shortest decimal that reads back as the positive float32 `bits` through a double and
- * through a correctly rounding parser alike; of equally short ones, the nearest. Any k-digit
- * decimal in the interval is the correctly rounded k-digit value or one of its neighbours.
+ * through a correctly rounding parser alike; of equally short ones, the nearest.
  */
 function parseSafeShortest(bits: number): Decimal {
   u32[0] = bits;
   const x = f32[0]!;
+  const found = searchShortest(x, (v, digits, exponent) => Math.fround(v) === x && roundsTo(bits, digits, exponent));
+  if (!found) throw new Error(`no decimal reads back as float32 pattern ${bits}`);
+  return found;
+}
+
+/**
+ * The shortest decimal `digits`e`exponent` near x that `accepts`; of equally short ones, the
+ * nearest, and exactly halfway between two, the even one (as Ryu does for float32). Any k-digit
+ * decimal inside a rounding interval is the correctly rounded k-digit value of x or one of its
+ * two k-digit neighbours, so testing those three per k is exhaustive.
+ */
+function searchShortest(x: number, accepts: (value: number, digits: number, exponent: number) => boolean): Decimal | undefined {
   for (let k = 1; k <= 17; k++) {
     const [mantissa, exp] = x.toExponential(k - 1).split('e') as [string, string];
     const base = Number(mantissa.replace('.', ''));
@@ -400,7 +411,7 @@ function parseSafeShortest(bits: number): Decimal {
     for (const digits of [base, base - 1, base + 1]) {
       if (digits <= 0) continue;
       const v = Number(`${digits}e${exponent}`);
-      if (Math.fround(v) !== x || !roundsTo(bits, digits, exponent)) continue;
+      if (!accepts(v, digits, exponent)) continue;
       const distance = Math.abs(v - x);
       if (distance < bestDistance || (distance === bestDistance && digits % 2 === 0)) {
         best = digits;
@@ -409,7 +420,7 @@ function parseSafeShortest(bits: number): Decimal {
     }
     if (best !== undefined) return { digits: best, exponent };
   }
-  throw new Error(`no decimal reads back as float32 pattern ${bits}`);
+  return undefined;
 }
 
 /** Most bytes writeFloat32 / writeFloat16 / writeBfloat16 write for one value. */
@@ -511,35 +522,12 @@ function roundEven(x: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
-/**
- * The shortest decimal that rounds back to `bits` in `format`; of equally short ones, the nearest
- * (ties: the even one).
- * Any k-digit decimal inside the rounding interval is the correctly rounded k-digit value of x
- * or one of its two k-digit neighbours, so testing those three per k is exhaustive.
- */
+/** The shortest decimal that rounds back to `bits` in `format`; of equally short ones, the nearest. */
 function smallShortest(format: SmallFormat, bits: number): Decimal {
-  const x = Math.abs(format.value(bits));
   const target = bits & 0x7fff;
-  for (let k = 1; k <= 17; k++) {
-    const [mantissa, exp] = x.toExponential(k - 1).split('e') as [string, string];
-    const base = Number(mantissa.replace('.', ''));
-    const exponent = Number(exp) - (k - 1);
-    let best: number | undefined;
-    let bestDistance = Infinity;
-    for (const digits of [base, base - 1, base + 1]) {
-      if (digits <= 0) continue;
-      const v = Number(`${digits}e${exponent}`);
-      if (format.round(v) !== target) continue;
-      const distance = Math.abs(v - x);
-      // Exactly halfway between two k-digit decimals: the even one, as Ryu does for float32.
-      if (distance < bestDistance || (distance === bestDistance && digits % 2 === 0)) {
-        best = digits;
-        bestDistance = distance;
-      }
-    }
-    if (best !== undefined) return { digits: best, exponent };
-  }
-  throw new Error(`no decimal found for 16-bit pattern ${bits}`);
+  const found = searchShortest(Math.abs(format.value(bits)), (v) => format.round(v) === target);
+  if (!found) throw new Error(`no decimal found for 16-bit pattern ${bits}`);
+  return found;
 }
 
 function smallCache(format: SmallFormat): (bits: number) => Uint8Array | undefined {
