@@ -54,7 +54,7 @@ const MODELS: ModelSpec[] = [
   { name: 'heavy', layers: [512, 2048, 2048, 1000], seed: 2, targets: { berthOverNaive: 5, berthOverCeiling: 0.6, grpcOverBinary: 1, jsonOverNaive: 5, jsonOverBinary: 0.7, jsonAnswerShare: 0.6 } },
 ];
 
-type TargetName = 'in-process b1' | 'in-process b32' | 'naive' | 'lean batching' | 'berth json' | 'berth binary' | 'berth grpc 8×4' | 'berth grpc 32×1';
+type TargetName = 'in-process b1' | 'in-process b32' | 'naive' | 'lean batching' | 'berth json' | 'berth binary' | 'berth grpc 8×4' | 'berth grpc 32×1' | 'base json' | 'base binary';
 
 /** One measurement window of a target measured in alternating rounds. */
 interface RoundResult {
@@ -104,6 +104,7 @@ const { values: argv } = parseArgs({
     keep: { type: 'boolean', default: false },
     'wait-idle': { type: 'string', default: '0' },
     'skip-monitoring': { type: 'boolean', default: false },
+    base: { type: 'string' },
     out: { type: 'string', default: RESULTS },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -120,6 +121,9 @@ if (argv.help) {
   --keep         keep the generated model repository and wrk scripts
   --wait-idle S  shared machine: before each target wait up to S seconds while other processes
                  keep the CPU busy, and re-measure (twice at most) a target they disturbed
+  --base DIR     also serve the berth built in checkout DIR (its dist/) beside this one, in the same
+                 rounds, and print this berth / that berth per round (a change against the previous
+                 commit, built side by side: git worktree add DIR <commit> && (cd DIR && npm run build))
   --out FILE     results JSON (default bench/results/serving-latest.json)`);
   process.exit(0);
 }
@@ -141,6 +145,11 @@ if (!FOUND_WRK) {
 }
 const WRK: string = FOUND_WRK;
 const withBerth = !argv['skip-berth'];
+const BASE_CLI = argv.base === undefined ? undefined : join(resolve(argv.base), 'dist', 'cli', 'main.js');
+if (BASE_CLI !== undefined && !existsSync(BASE_CLI)) {
+  console.error(`--base: ${BASE_CLI} is missing: build that checkout first (npm run build there)`);
+  process.exit(2);
+}
 // The gRPC row needs h2load (Debian: nghttp2-client); without it the row is skipped, not failed.
 const H2LOAD = findH2load();
 if (withBerth && !existsSync(BERTH_CLI)) {
@@ -793,6 +802,8 @@ function computeRatios(results: TargetResult[], models: ModelSpec[], paired: Map
       if (!rounds?.has('berth grpc 8×4')) r.pass = undefined;
       ratios.push(r);
     }
+    if (rounds?.has('base binary')) ratios.push(judged(`berth binary / base binary (paired, base ${argv.base})`, pairedRatio('berth binary', 'base binary')));
+    if (rounds?.has('base json')) ratios.push(judged(`berth json / base json (paired, base ${argv.base})`, pairedRatio('berth json', 'base json')));
     if (rounds?.has('berth grpc 32×1')) ratios.push(judged('berth grpc 32×1 / berth binary (paired)', pairedRatio('berth grpc 32×1', 'berth binary')));
   }
   return ratios;
@@ -916,7 +927,13 @@ async function main(): Promise<void> {
             '--import', 'tsx', join(ROOT, 'bench', 'lean-server.ts'), '--model', info.path, '--name', spec.name, '--port', String(leanPort),
           ]);
           const session = await ort.InferenceSession.create(info.path);
+          // --base: the other build of berth, same flags, on its own port
+          const basePort = BASE_CLI === undefined ? 0 : await freePort();
+          const base = BASE_CLI === undefined ? undefined : new Child(`base berth (${spec.name})`, join(workDir, `base-${spec.name}.log`), process.execPath, [
+            BASE_CLI, 'serve', repo, '--port', String(basePort), '--instances', '1',
+          ]);
           try {
+            if (base) await waitReady(base, `http://127.0.0.1:${basePort}/v2/health/ready`, 60_000);
             await waitReady(lean, `http://127.0.0.1:${leanPort}/v2/health/ready`, 60_000);
             const leanTarget: HttpTarget = { target: 'lean batching', url: `http://127.0.0.1:${leanPort}/v2/models/${spec.name}/infer`, bodyFile: binFile, body: bodies.binary, headers: binHeaders, serverPid: lean.proc.pid };
             const httpTarget = async (t: HttpTarget, label: string): Promise<PairedTarget> => {
@@ -933,6 +950,11 @@ async function main(): Promise<void> {
               await httpTarget(leanTarget, 'lean'),
             ];
             if (naiveTarget) targets.push(await httpTarget(naiveTarget, 'naive'));
+            if (base) {
+              const baseUrl = `http://127.0.0.1:${basePort}/v2/models/${spec.name}/infer`;
+              targets.push(await httpTarget({ target: 'base binary', url: baseUrl, bodyFile: binFile, body: bodies.binary, headers: binHeaders, serverPid: base.proc.pid }, 'base binary'));
+              targets.push(await httpTarget({ target: 'base json', url: baseUrl, bodyFile: jsonFile, body: bodies.json, headers: jsonHeaders, serverPid: base.proc.pid }, 'base json'));
+            }
             if (grpc) {
               const check = await checkGrpc(grpc.address, info, bodies.input, expected);
               if (check !== 'ok') console.warn(`  ! ${info.name} berth grpc: ${check}`);
@@ -957,10 +979,13 @@ async function main(): Promise<void> {
             show('berth binary', 'lean batching');
             show('berth grpc 8×4', 'berth binary');
             show('berth grpc 32×1', 'berth binary');
+            show('berth binary', 'base binary');
+            show('berth json', 'base json');
           } catch (e) {
             fail(`${spec.name} paired rounds (binary, ceiling, lean${grpc ? ', grpc' : ''})`, e);
           } finally {
             await session.release();
+            await base?.stop();
             await lean.stop();
             await naive.stop();
           }
@@ -1033,7 +1058,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     commit: gitCommit(),
     machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model.trim() ?? null, memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), platform: `${os.platform()} ${os.release()}`, node: process.version, onnxruntimeNode: ortVersion },
-    options: { quick: argv.quick, only: argv.only ?? null, berth: withBerth, waitIdleSec: WAIT_IDLE_SEC, connections: CONNECTIONS, wrkThreads: WRK_THREADS, ...TIMING },
+    options: { quick: argv.quick, only: argv.only ?? null, berth: withBerth, base: argv.base ?? null, waitIdleSec: WAIT_IDLE_SEC, connections: CONNECTIONS, wrkThreads: WRK_THREADS, ...TIMING },
     models: models.map((m) => ({ name: m.name, layers: m.layers, seed: m.seed })),
     results,
     ratios,
