@@ -4,7 +4,7 @@
  */
 import { parse } from 'csv-parse/sync';
 import { castTensor } from './cast.js';
-import { fail } from './errors.js';
+import { failFile } from './errors.js';
 import type { DatasetTensor } from './types.js';
 
 export interface CsvNumbers {
@@ -52,7 +52,7 @@ export function parseCsv(bytes: Buffer, where: string): CsvNumbers {
       info: true,
     }) as unknown as CsvRecord[];
   } catch (err) {
-    fail(where, `not valid CSV (${(err as Error).message.replace(/\r?\n/g, '\\n')})`);
+    failFile(where, `not valid CSV (${(err as Error).message.replace(/\r?\n/g, '\\n')})`);
   }
   let header: string[] | undefined;
   const values: number[] = [];
@@ -66,14 +66,14 @@ export function parseCsv(bytes: Buffer, where: string): CsvNumbers {
       continue;
     }
     if (cols < 0) cols = cells.length;
-    if (cells.length !== cols) fail(where, `line ${info.lines} has ${cells.length} columns, expected ${cols}`);
+    if (cells.length !== cols) failFile(where, `line ${info.lines} has ${cells.length} columns, expected ${cols}`);
     for (let j = 0; j < cells.length; j++) {
-      if (!isNumericCell(cells[j])) fail(where, `line ${info.lines}, column ${j + 1}: '${cells[j].trim()}' is not a number`);
+      if (!isNumericCell(cells[j])) failFile(where, `line ${info.lines}, column ${j + 1}: '${cells[j].trim()}' is not a number`);
       values.push(parseCell(cells[j]));
     }
     rows++;
   }
-  if (rows === 0) fail(where, 'holds no data rows');
+  if (rows === 0) failFile(where, 'holds no data rows');
   return { rows, cols, values: Float64Array.from(values), header };
 }
 

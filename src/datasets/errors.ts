@@ -1,7 +1,7 @@
 /** One-line errors that name the file, so a CLI can print `error: <message>` and exit. */
 import { readFile } from 'node:fs/promises';
 
-export function fail(path: string, message: string): never {
+export function failFile(path: string, message: string): never {
   throw new Error(`${path}: ${message}`);
 }
 

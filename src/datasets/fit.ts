@@ -5,7 +5,7 @@
 import type { ModelProto, TypeProto } from '../onnx/types.js';
 import { tensorDatatypeFromOnnx } from '../tensor-types/datatypes.js';
 import { castTensor } from './cast.js';
-import { fail, fmtShape, product } from './errors.js';
+import { failFile, fmtShape, product } from './errors.js';
 import { asDatasetDatatype, type Dataset, type DatasetTensor, type ModelInputSpec, type ReadDatasetOptions } from './types.js';
 
 const isFixed = (d: number | string | null | undefined): d is number => typeof d === 'number' && d >= 0;
@@ -45,9 +45,9 @@ export function fitDataset(ds: Dataset, specs: ModelInputSpec[], where = 'data')
   if (names.length === 1 && specs.length === 1 && names[0] !== specs[0].name) inputs = { [specs[0].name]: ds.inputs[names[0]] };
   const wanted = new Set(specs.map((s) => s.name));
   const missing = specs.filter((s) => !Object.hasOwn(inputs, s.name)).map((s) => s.name);
-  if (missing.length) fail(where, `has no data for model input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} (it has ${Object.keys(inputs).map((n) => `'${n}'`).join(', ')})`);
+  if (missing.length) failFile(where, `has no data for model input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} (it has ${Object.keys(inputs).map((n) => `'${n}'`).join(', ')})`);
   const extra = Object.keys(inputs).filter((n) => !wanted.has(n));
-  if (extra.length) fail(where, `has data for ${extra.map((n) => `'${n}'`).join(', ')}, which ${extra.length > 1 ? 'are not model inputs' : 'is not a model input'} (model inputs: ${specs.map((s) => s.name).join(', ')})`);
+  if (extra.length) failFile(where, `has data for ${extra.map((n) => `'${n}'`).join(', ')}, which ${extra.length > 1 ? 'are not model inputs' : 'is not a model input'} (model inputs: ${specs.map((s) => s.name).join(', ')})`);
   const out: Record<string, DatasetTensor> = {};
   for (const spec of specs) {
     let t = inputs[spec.name];
@@ -68,5 +68,5 @@ function fitShape(name: string, shape: number[], model: readonly (number | strin
   if (shape.length === modelPer.length && shape.every((d, i) => !isFixed(modelPer[i]) || modelPer[i] === d)) {
     hint = ' (is the sample axis missing? the first axis of the data must be the samples)';
   }
-  fail(where, `input '${name}' has ${shape[0]} samples of shape ${fmtShape(per)}, which does not fit the model's input shape ${fmtShape(model)}${hint}`);
+  failFile(where, `input '${name}' has ${shape[0]} samples of shape ${fmtShape(per)}, which does not fit the model's input shape ${fmtShape(model)}${hint}`);
 }

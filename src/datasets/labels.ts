@@ -2,7 +2,7 @@
 import { extname } from 'node:path';
 import { tensorNumbers } from './cast.js';
 import { parseCsv } from './csv.js';
-import { fail, fmtShape, readBytes } from './errors.js';
+import { failFile, fmtShape, readBytes } from './errors.js';
 import { flattenJson, isRecord, type Json } from './json.js';
 import { parseNpy } from './npy.js';
 
@@ -26,11 +26,11 @@ export async function readLabels(path: string): Promise<Int32Array | Float32Arra
     try {
       doc = JSON.parse(bytes.toString('utf8')) as Json;
     } catch (err) {
-      fail(path, `not valid JSON (${(err as Error).message})`);
+      failFile(path, `not valid JSON (${(err as Error).message})`);
     }
     if (isRecord(doc)) {
       const keys = Object.keys(doc);
-      if (keys.length !== 1) fail(path, `labels JSON must be an array (or an object with one key), found keys ${keys.join(', ')}`);
+      if (keys.length !== 1) failFile(path, `labels JSON must be an array (or an object with one key), found keys ${keys.join(', ')}`);
       doc = doc[keys[0]];
     }
     const flat = flattenJson(doc, path, 'labels');
@@ -38,16 +38,16 @@ export async function readLabels(path: string): Promise<Int32Array | Float32Arra
     values = flat.values;
   } else if (ext === '.csv') {
     const csv = parseCsv(bytes, path);
-    if (csv.cols !== 1) fail(path, `labels CSV must have one column, found ${csv.cols}`);
+    if (csv.cols !== 1) failFile(path, `labels CSV must have one column, found ${csv.cols}`);
     shape = [csv.rows];
     values = csv.values;
   } else {
-    fail(path, `unknown labels format '${ext || '(no extension)'}': use .npy, .json or .csv`);
+    failFile(path, `unknown labels format '${ext || '(no extension)'}': use .npy, .json or .csv`);
   }
-  if (shape.length === 0) fail(path, 'labels are a single value; expected one per sample');
-  if (shape.length > 2) fail(path, `labels have shape ${fmtShape(shape)}; expected [samples], [samples, 1] or [samples, classes]`);
+  if (shape.length === 0) failFile(path, 'labels are a single value; expected one per sample');
+  if (shape.length > 2) failFile(path, `labels have shape ${fmtShape(shape)}; expected [samples], [samples, 1] or [samples, classes]`);
   const n = shape[0];
-  if (n === 0) fail(path, 'holds no labels');
+  if (n === 0) failFile(path, 'holds no labels');
   if (shape.length === 2 && shape[1] > 1) {
     // One-hot or per-class scores: the label is the argmax of each row.
     const c = shape[1];
@@ -62,7 +62,7 @@ export async function readLabels(path: string): Promise<Int32Array | Float32Arra
   let integral = true;
   for (let i = 0; i < n; i++) {
     const v = values[i];
-    if (Number.isNaN(v)) fail(path, `label ${i} is not a number`);
+    if (Number.isNaN(v)) failFile(path, `label ${i} is not a number`);
     if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) integral = false;
   }
   return integral ? Int32Array.from({ length: n }, (_, i) => values[i]) : Float32Array.from({ length: n }, (_, i) => values[i]);

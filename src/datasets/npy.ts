@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { TENSOR_DATATYPES, tensorDatatypeFromNumpy } from '../tensor-types/datatypes.js';
-import { fail, fmtShape, product } from './errors.js';
+import { failFile, fmtShape, product } from './errors.js';
 import { DATASET_DATATYPES, asDatasetDatatype, type DatasetDatatype, type DatasetDatatypeInfo, type DatasetTensor, type TypedArray } from './types.js';
 
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -19,44 +19,44 @@ interface NpyDescr {
 
 function npyDescr(descr: string, where: string): NpyDescr {
   const m = /^([<>|=]?)([a-zA-Z?])(\d*)$/.exec(descr);
-  if (!m) fail(where, `unsupported .npy dtype '${descr}'`);
+  if (!m) failFile(where, `unsupported .npy dtype '${descr}'`);
   const [, order, kind, sizeText] = m;
   const size = sizeText === '' ? (kind === '?' ? 1 : 0) : Number(sizeText);
   // '?' is NumPy's one-character code for bool ('|b1').
   const datatype = asDatasetDatatype(tensorDatatypeFromNumpy(`${kind === '?' ? 'b' : kind}${size}`));
   if (!datatype) {
     const names: Record<string, string> = { U: 'unicode strings', S: 'byte strings', O: 'Python objects', c: 'complex numbers', M: 'datetimes', m: 'timedeltas', V: 'raw/structured records' };
-    fail(where, `unsupported .npy dtype '${descr}'${names[kind] ? ` (${names[kind]})` : ''}: use a numeric or bool array`);
+    failFile(where, `unsupported .npy dtype '${descr}'${names[kind] ? ` (${names[kind]})` : ''}: use a numeric or bool array`);
   }
   return { datatype, bigEndian: order === '>' || (order === '=' && endianness() === 'BE') };
 }
 
 /** Parses one .npy file's bytes. */
 export function parseNpy(bytes: Uint8Array, where = 'npy'): DatasetTensor {
-  if (bytes.length < 10 || NPY_MAGIC.some((b, i) => bytes[i] !== b)) fail(where, 'not a NumPy .npy file (bad magic)');
+  if (bytes.length < 10 || NPY_MAGIC.some((b, i) => bytes[i] !== b)) failFile(where, 'not a NumPy .npy file (bad magic)');
   const major = bytes[6];
-  if (major < 1 || major > 3) fail(where, `unsupported .npy format version ${major}.${bytes[7]}`);
+  if (major < 1 || major > 3) failFile(where, `unsupported .npy format version ${major}.${bytes[7]}`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerStart = major === 1 ? 10 : 12;
-  if (bytes.length < headerStart) fail(where, 'truncated .npy header');
+  if (bytes.length < headerStart) failFile(where, 'truncated .npy header');
   const headerLen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
-  if (headerStart + headerLen > bytes.length) fail(where, 'truncated .npy header');
+  if (headerStart + headerLen > bytes.length) failFile(where, 'truncated .npy header');
   const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, headerStart + headerLen));
   const descrMatch = /['"]descr['"]\s*:\s*(['"])([^'"]*)\1/.exec(header);
   if (!descrMatch) {
-    if (/['"]descr['"]\s*:\s*\[/.test(header)) fail(where, 'structured .npy arrays (record dtypes) are not supported: save one plain array per input');
-    fail(where, `bad .npy header (no descr): ${header.trim()}`);
+    if (/['"]descr['"]\s*:\s*\[/.test(header)) failFile(where, 'structured .npy arrays (record dtypes) are not supported: save one plain array per input');
+    failFile(where, `bad .npy header (no descr): ${header.trim()}`);
   }
   const fortranMatch = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header);
   const shapeMatch = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header);
-  if (!fortranMatch || !shapeMatch) fail(where, `bad .npy header: ${header.trim()}`);
+  if (!fortranMatch || !shapeMatch) failFile(where, `bad .npy header: ${header.trim()}`);
   const shape = shapeMatch[1]
     .split(',')
     .map((s) => s.trim().replace(/L$/, ''))
     .filter((s) => s !== '')
     .map((s) => {
       const d = Number(s);
-      if (!Number.isInteger(d) || d < 0) fail(where, `bad .npy shape (${shapeMatch[1]})`);
+      if (!Number.isInteger(d) || d < 0) failFile(where, `bad .npy shape (${shapeMatch[1]})`);
       return d;
     });
   const { datatype, bigEndian } = npyDescr(descrMatch[2], where);
@@ -64,7 +64,7 @@ export function parseNpy(bytes: Uint8Array, where = 'npy'): DatasetTensor {
   const count = product(shape);
   const offset = headerStart + headerLen;
   const need = count * info.size;
-  if (bytes.length - offset < need) fail(where, `truncated .npy data: shape ${fmtShape(shape)} of ${descrMatch[2]} needs ${need} bytes, file has ${bytes.length - offset}`);
+  if (bytes.length - offset < need) failFile(where, `truncated .npy data: shape ${fmtShape(shape)} of ${descrMatch[2]} needs ${need} bytes, file has ${bytes.length - offset}`);
   let data: TypedArray;
   const abs = bytes.byteOffset + offset;
   if (!bigEndian && abs % info.size === 0) {

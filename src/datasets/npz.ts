@@ -9,7 +9,7 @@
  */
 import { basename } from 'node:path';
 import { Unzip, UnzipInflate, unzipSync, type UnzipFile } from 'fflate';
-import { fail } from './errors.js';
+import { failFile } from './errors.js';
 import { parseNpy } from './npy.js';
 import type { RawInput } from './raw-input.js';
 
@@ -40,8 +40,8 @@ function listMembers(bytes: Uint8Array, where: string): Member[] {
     });
   } catch (err) {
     // fflate's code 13 ('invalid zip data'): no end-of-central-directory record.
-    if ((err as { code?: number }).code === 13) fail(where, 'not a NumPy .npz archive (no zip directory)');
-    fail(where, `corrupt .npz archive (${(err as Error).message})`);
+    if ((err as { code?: number }).code === 13) failFile(where, 'not a NumPy .npz archive (no zip directory)');
+    failFile(where, `corrupt .npz archive (${(err as Error).message})`);
   }
   return members;
 }
@@ -53,14 +53,14 @@ export function parseNpz(bytes: Uint8Array, where: string, limit = DEFAULT_MAX_N
   const members = listMembers(bytes, where);
   for (const m of members) {
     if (m.compression !== 0 && m.compression !== 8) {
-      fail(where, `.npz member ${m.name} uses zip compression method ${m.compression}; only stored and deflate are supported`);
+      failFile(where, `.npz member ${m.name} uses zip compression method ${m.compression}; only stored and deflate are supported`);
     }
   }
   const arrays = members.filter((m) => isNpy(m.name));
-  if (arrays.length === 0) fail(where, '.npz archive holds no .npy arrays');
+  if (arrays.length === 0) failFile(where, '.npz archive holds no .npy arrays');
   const declaredTotal = arrays.reduce((sum, m) => sum + m.originalSize, 0);
   if (declaredTotal > limit) {
-    fail(where, `.npz archive declares ${declaredTotal} bytes of arrays uncompressed, over the limit of ${limit} bytes (a zip bomb?): save a directory of .npy files instead`);
+    failFile(where, `.npz archive declares ${declaredTotal} bytes of arrays uncompressed, over the limit of ${limit} bytes (a zip bomb?): save a directory of .npy files instead`);
   }
   const declared = new Map(arrays.map((m) => [m.name, m.originalSize]));
 
@@ -71,7 +71,7 @@ export function parseNpz(bytes: Uint8Array, where: string, limit = DEFAULT_MAX_N
     if (!isNpy(file.name)) return; // never started: fflate skips its bytes
     const name = file.name;
     const expected = declared.get(name) ?? file.originalSize;
-    if (expected === undefined) fail(where, `corrupt .npz archive (member ${name} is not in the zip directory)`);
+    if (expected === undefined) failFile(where, `corrupt .npz archive (member ${name} is not in the zip directory)`);
     const buffer = new Uint8Array(expected);
     let size = 0;
     open.add(name);
@@ -79,14 +79,14 @@ export function parseNpz(bytes: Uint8Array, where: string, limit = DEFAULT_MAX_N
       if (err) throw err;
       total += chunk.length;
       if (size + chunk.length > expected) {
-        fail(where, `.npz member ${name} inflates past the ${expected} bytes the archive declares for it (a zip bomb?)`);
+        failFile(where, `.npz member ${name} inflates past the ${expected} bytes the archive declares for it (a zip bomb?)`);
       }
-      if (total > limit) fail(where, `.npz archive inflates past the limit of ${limit} bytes (a zip bomb?)`);
+      if (total > limit) failFile(where, `.npz archive inflates past the limit of ${limit} bytes (a zip bomb?)`);
       buffer.set(chunk, size);
       size += chunk.length;
       if (!final) return;
       open.delete(name);
-      if (size !== expected) fail(where, `corrupt .npz archive (member ${name} holds ${size} bytes, the archive declares ${expected})`);
+      if (size !== expected) failFile(where, `corrupt .npz archive (member ${name} holds ${size} bytes, the archive declares ${expected})`);
       out.push({ name: basename(name).slice(0, -4), tensor: parseNpy(buffer, `${where}[${name}]`) });
     };
     file.start();
@@ -98,8 +98,8 @@ export function parseNpz(bytes: Uint8Array, where: string, limit = DEFAULT_MAX_N
   } catch (err) {
     const message = (err as Error).message;
     if (message.startsWith(`${where}`)) throw err;
-    fail(where, `corrupt .npz archive (${message})`);
+    failFile(where, `corrupt .npz archive (${message})`);
   }
-  if (open.size > 0) fail(where, `truncated .npz archive (member ${[...open][0]})`);
+  if (open.size > 0) failFile(where, `truncated .npz archive (member ${[...open][0]})`);
   return out;
 }

@@ -16,7 +16,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { csvTensor, parseCsv } from './csv.js';
-import { fail, readBytes } from './errors.js';
+import { failFile, readBytes } from './errors.js';
 import { fitDataset } from './fit.js';
 import { parseJsonData } from './json.js';
 import { parseNpy } from './npy.js';
@@ -40,7 +40,7 @@ export async function readDataset(path: string, options: ReadDatasetOptions = {}
   let raw: RawInput[];
   if (isDir) {
     const files = (await readdir(path)).filter((f) => f.endsWith('.npy')).sort();
-    if (files.length === 0) fail(path, 'directory holds no .npy files (expected one NAME.npy per model input)');
+    if (files.length === 0) failFile(path, 'directory holds no .npy files (expected one NAME.npy per model input)');
     raw = [];
     for (const f of files) raw.push({ name: f.slice(0, -4), tensor: parseNpy(await readBytes(join(path, f), 'data'), join(path, f)) });
   } else {
@@ -50,7 +50,7 @@ export async function readDataset(path: string, options: ReadDatasetOptions = {}
     else if (ext === '.npz') raw = parseNpz(bytes, path, options.maxNpzBytes);
     else if (ext === '.json') raw = parseJsonData(bytes, path, options.inputNames);
     else if (ext === '.csv') raw = [{ tensor: csvTensor(parseCsv(bytes, path), path) }];
-    else fail(path, `unknown data format '${ext || '(no extension)'}': use .npy, .npz, .json, .csv or a directory of NAME.npy files`);
+    else failFile(path, `unknown data format '${ext || '(no extension)'}': use .npy, .npz, .json, .csv or a directory of NAME.npy files`);
   }
   const specs = options.inputNames?.map((name, i): ModelInputSpec => ({ name, shape: options.inputShapes?.[i], datatype: options.inputTypes?.[i] }));
   return assemble(raw, path, specs);
@@ -62,13 +62,13 @@ function assemble(raw: RawInput[], path: string, specs: ModelInputSpec[] | undef
   if (raw.length === 1 && (raw[0].name === undefined || (specs?.length === 1 && !specs.some((s) => s.name === raw[0].name)))) {
     // A single array (or a single named one for a single-input model) feeds the only input.
     if (specs && specs.length > 1) {
-      fail(path, `holds one array but the model has ${specs.length} inputs (${specs.map((s) => s.name).join(', ')}): use a .json {name: array} file, an .npz, or a directory of NAME.npy files`);
+      failFile(path, `holds one array but the model has ${specs.length} inputs (${specs.map((s) => s.name).join(', ')}): use a .json {name: array} file, an .npz, or a directory of NAME.npy files`);
     }
     inputs[specs?.[0]?.name ?? raw[0].name ?? 'input'] = raw[0].tensor;
   } else {
     for (const r of raw) {
       const name = r.name ?? 'input';
-      if (Object.hasOwn(inputs, name)) fail(path, `input '${name}' appears twice`);
+      if (Object.hasOwn(inputs, name)) failFile(path, `input '${name}' appears twice`);
       inputs[name] = r.tensor;
     }
   }
@@ -78,16 +78,16 @@ function assemble(raw: RawInput[], path: string, specs: ModelInputSpec[] | undef
 
 function makeDataset(inputs: Record<string, DatasetTensor>, path: string): Dataset {
   const names = Object.keys(inputs);
-  if (names.length === 0) fail(path, 'no inputs');
+  if (names.length === 0) failFile(path, 'no inputs');
   let samples: number | undefined;
   for (const name of names) {
     const t = inputs[name];
-    if (t.shape.length === 0) fail(path, `input '${name}' is a scalar; the first axis must be the sample axis`);
+    if (t.shape.length === 0) failFile(path, `input '${name}' is a scalar; the first axis must be the sample axis`);
     if (samples === undefined) samples = t.shape[0];
     else if (t.shape[0] !== samples) {
-      fail(path, `sample counts differ between inputs: '${names[0]}' has ${samples}, '${name}' has ${t.shape[0]}`);
+      failFile(path, `sample counts differ between inputs: '${names[0]}' has ${samples}, '${name}' has ${t.shape[0]}`);
     }
   }
-  if (samples === 0) fail(path, 'holds no samples');
+  if (samples === 0) failFile(path, 'holds no samples');
   return { samples: samples!, inputs };
 }
