@@ -30,7 +30,7 @@ import { spawnSync } from 'node:child_process';
 import { convertFp16 } from '../src/convert/fp16.js';
 import { ensureDigitsModel, testSplit, trainSplit, INPUT_NAME } from '../src/examples/digits/index.js';
 import { loadModel, saveModel, type ModelProto } from '../src/onnx/index.js';
-import type { Dataset } from '../src/optimize/data.js';
+import type { Dataset } from '../src/datasets/index.js';
 import { EvalModel, accuracyOf, compare, median, medianStats, modelBytesOnDisk, top1, type LatencyStats, type Predictions } from '../src/optimize/eval.js';
 import { prune } from '../src/optimize/prune.js';
 import { quantize, type QuantizeOptions, type QuantizeReport } from '../src/optimize/quantize/index.js';

@@ -1,21 +1,13 @@
 /**
  * Protocol-neutral tensors: what the front ends decode requests into and what the runtime
- * consumes. Datatype names are the Open Inference Protocol's (Triton's) strings.
+ * consumes. Datatype names are the Open Inference Protocol's (Triton's) strings; what each one
+ * is elsewhere (size, typed array, ONNX and onnxruntime types) comes from the one table in
+ * tensor-types/datatypes.ts.
  */
-export type Datatype =
-  | 'BOOL'
-  | 'UINT8'
-  | 'UINT16'
-  | 'UINT32'
-  | 'UINT64'
-  | 'INT8'
-  | 'INT16'
-  | 'INT32'
-  | 'INT64'
-  | 'FP16'
-  | 'FP32'
-  | 'FP64'
-  | 'BYTES';
+import { TENSOR_DATATYPES, tensorDatatypeFromOnnx, tensorDatatypeFromOrt, type DatatypeInfo, type TensorDatatype } from '../tensor-types/datatypes.js';
+
+/** The datatypes served: the table's rows but BF16, which onnxruntime-node's JS tensors cannot hold. */
+export type Datatype = Exclude<TensorDatatype, 'BF16'>;
 
 export type NumericArray =
   | Uint8Array
@@ -52,50 +44,34 @@ export interface JsonText {
   overLimit?: number;
 }
 
-interface DatatypeInfo {
-  /** bytes per element; 0 for BYTES */
-  size: number;
-  /** the typed array that holds it (BOOL and FP16 are stored as raw bytes/uint16) */
-  array?: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): NumericArray; new (length: number): NumericArray };
-  /** onnxruntime-node's tensor type string */
-  ort: string;
-  /** ONNX TensorProto.DataType number */
-  onnx: number;
+/** A served datatype's row: every one has an onnxruntime-node type. */
+export type ServedDatatypeInfo = DatatypeInfo & { readonly ort: string };
+
+function servedRows(): Record<Datatype, ServedDatatypeInfo> {
+  const rows = {} as Record<Datatype, ServedDatatypeInfo>;
+  for (const [name, info] of Object.entries(TENSOR_DATATYPES) as [TensorDatatype, DatatypeInfo][]) {
+    if (name !== 'BF16' && info.ort !== undefined) rows[name] = info as ServedDatatypeInfo;
+  }
+  return rows;
 }
 
-export const DATATYPES: Record<Datatype, DatatypeInfo> = {
-  BOOL: { size: 1, array: Uint8Array, ort: 'bool', onnx: 9 },
-  UINT8: { size: 1, array: Uint8Array, ort: 'uint8', onnx: 2 },
-  UINT16: { size: 2, array: Uint16Array, ort: 'uint16', onnx: 4 },
-  UINT32: { size: 4, array: Uint32Array, ort: 'uint32', onnx: 12 },
-  UINT64: { size: 8, array: BigUint64Array, ort: 'uint64', onnx: 13 },
-  INT8: { size: 1, array: Int8Array, ort: 'int8', onnx: 3 },
-  INT16: { size: 2, array: Int16Array, ort: 'int16', onnx: 5 },
-  INT32: { size: 4, array: Int32Array, ort: 'int32', onnx: 6 },
-  INT64: { size: 8, array: BigInt64Array, ort: 'int64', onnx: 7 },
-  FP16: { size: 2, array: Uint16Array, ort: 'float16', onnx: 10 },
-  FP32: { size: 4, array: Float32Array, ort: 'float32', onnx: 1 },
-  FP64: { size: 8, array: Float64Array, ort: 'float64', onnx: 11 },
-  BYTES: { size: 0, ort: 'string', onnx: 8 },
-};
+/** The table's rows for the served datatypes (the same objects). */
+export const DATATYPES: Readonly<Record<Datatype, ServedDatatypeInfo>> = Object.freeze(servedRows());
 
 export function isDatatype(value: unknown): value is Datatype {
   return typeof value === 'string' && Object.hasOwn(DATATYPES, value);
 }
 
-const ONNX_TO_DATATYPE = new Map<number, Datatype>(
-  Object.entries(DATATYPES).map(([name, info]) => [info.onnx, name as Datatype]),
-);
-const ORT_TO_DATATYPE = new Map<string, Datatype>(
-  Object.entries(DATATYPES).map(([name, info]) => [info.ort, name as Datatype]),
-);
-
+/** The served datatype of an ONNX element type, or undefined (bfloat16, complex, float8, ...). */
 export function datatypeFromOnnx(elemType: number): Datatype | undefined {
-  return ONNX_TO_DATATYPE.get(elemType);
+  const datatype = tensorDatatypeFromOnnx(elemType);
+  return isDatatype(datatype) ? datatype : undefined;
 }
 
+/** The served datatype of an onnxruntime-node tensor type string, or undefined. */
 export function datatypeFromOrt(type: string): Datatype | undefined {
-  return ORT_TO_DATATYPE.get(type);
+  const datatype = tensorDatatypeFromOrt(type);
+  return isDatatype(datatype) ? datatype : undefined;
 }
 
 export function elementCount(shape: readonly number[]): number {

@@ -16,7 +16,8 @@ import * as ort from 'onnxruntime-node';
 import { encodeModel, float16ToFloat32, loadModel, modelFileSizes } from '../onnx/index.js';
 import type { ModelProto } from '../onnx/index.js';
 import { describeCpu, detectCpuFeatures, type CpuFeatures } from '../runtime/cpu-features.js';
-import { DATASET_DATATYPES, datatypeFromOrt, fitDataset, type Dataset, type DatasetTensor, type ModelInputSpec, type TypedArray } from './data.js';
+import { DATASET_DATATYPES, asDatasetDatatype, fitDataset, type Dataset, type DatasetTensor, type ModelInputSpec, type TypedArray } from '../datasets/index.js';
+import { tensorDatatypeFromOrt } from '../tensor-types/datatypes.js';
 
 /** A model file path, its serialized bytes, or a decoded model (external data already loaded). */
 export type ModelSource = string | Uint8Array | ModelProto;
@@ -200,7 +201,7 @@ export class EvalModel {
   /** The dataset renamed, reshaped and cast to this model's inputs. */
   fit(data: Dataset): Dataset {
     const specs: ModelInputSpec[] = this.inputs.map((i) => {
-      const datatype = datatypeFromOrt(i.type);
+      const datatype = asDatasetDatatype(tensorDatatypeFromOrt(i.type));
       if (!datatype) throw new Error(`${this.label}: input '${i.name}' is ${i.type}, which eval cannot feed (numeric and bool tensors only)`);
       return { name: i.name, shape: i.shape.length ? i.shape : null, datatype };
     });

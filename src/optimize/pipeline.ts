@@ -21,7 +21,7 @@ import { DEFAULT_FP16_BLOCK_OPS, convertFp16 } from '../convert/fp16.js';
 import { convertOpset } from '../convert/opset.js';
 import { encodeModel } from '../onnx/index.js';
 import type { ModelProto } from '../onnx/index.js';
-import { fitDataset, modelInputSpecs, type Dataset } from './data.js';
+import { fitDataset, modelInputSpecs, type Dataset } from '../datasets/index.js';
 import { EvalModel, accuracyOf, compare, top1, type LatencyOptions, type LatencyStats, type Predictions } from './eval.js';
 import { prune } from './prune.js';
 import { quantize } from './quantize/index.js';

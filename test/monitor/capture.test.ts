@@ -13,7 +13,7 @@ import { concatenate, listSegments, parseTime, readCaptured, writeExport } from 
 import { appendRecord, decodeSegment, encodeRecord, MAGIC } from '../../src/monitor/capture/format.js';
 import type { CapturedRecord, RecordSink } from '../../src/monitor/capture/format.js';
 import { registerCaptureCommands } from '../../src/cli/commands/capture.js';
-import { readDataset } from '../../src/optimize/data.js';
+import { readDataset } from '../../src/datasets/index.js';
 import { hasNumpy, python, record } from './helpers-drift.js';
 import { tempDir } from '../helpers/models.js';
 

@@ -15,7 +15,7 @@ import { MAX_CATEGORIES, OTHER, buildProfile, compareFeature, loadProfile, profi
 import { HIGH_DIM_ELEMENTS } from '../../src/monitor/drift/features.js';
 import { seededRandom } from '../../src/monitor/drift/stats.js';
 import { testSplit, trainSplit } from '../../src/examples/digits/index.js';
-import { writeNpy } from '../../src/optimize/data.js';
+import { writeNpy } from '../../src/datasets/index.js';
 import { registerMonitorCommands } from '../../src/cli/commands/monitor.js';
 import { record, rows } from './helpers-drift.js';
 import { tempDir } from '../helpers/models.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, saveModel, type ModelProto } from '../../src/onnx/index.js';
-import { writeNpy, type Dataset } from '../../src/optimize/data.js';
+import { writeNpy, type Dataset } from '../../src/datasets/index.js';
 import { evaluate, formatEvalReport } from '../../src/optimize/eval.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-eval-'));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { ensureDigitsModel, testSplit, INPUT_NAME } from '../../src/examples/digits/index.js';
 import { loadModel } from '../../src/onnx/index.js';
-import { writeNpy, type Dataset } from '../../src/optimize/data.js';
+import { writeNpy, type Dataset } from '../../src/datasets/index.js';
 import { evaluate } from '../../src/optimize/eval.js';
 import { parseSteps, runPipeline } from '../../src/optimize/pipeline.js';
 

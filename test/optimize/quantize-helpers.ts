@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { decodeModel, decodeTensor, encodeModel, tensorToArray, type ModelProto } from '../../src/onnx/index.js';
-import type { Dataset } from '../../src/optimize/data.js';
+import type { Dataset } from '../../src/datasets/index.js';
 
 export const PYTHON = ['/usr/bin/python3'].find((py) => spawnSync(py, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0);
 export const NO_PYTHON = PYTHON ? false : 'no /usr/bin/python3 with the onnx module (Debian python3-onnx)';

@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadModel } from '../../onnx/index.js';
-import { modelInputSpecs, readDataset, readLabels } from '../../optimize/data.js';
+import { modelInputSpecs, readDataset, readLabels } from '../../datasets/index.js';
 import { evaluate, formatEvalReport } from '../../optimize/eval.js';
 
 export interface EvalCommandOptions {

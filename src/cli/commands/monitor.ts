@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { loadModel } from '../../onnx/index.js';
-import { modelInputSpecs, readDataset } from '../../optimize/data.js';
+import { modelInputSpecs, readDataset } from '../../datasets/index.js';
 import type { ProfileSignature } from '../../monitor/drift/profile.js';
 import { buildProfile, loadProfile, profilePath, saveProfile } from '../../monitor/drift/profile.js';
 import { berthHome } from './serve.js';

@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadModel, saveModel } from '../../onnx/index.js';
-import { modelInputSpecs, readDataset, readLabels } from '../../optimize/data.js';
+import { modelInputSpecs, readDataset, readLabels } from '../../datasets/index.js';
 import { formatBytes, type LatencyStats } from '../../optimize/eval.js';
 import { describeCpu } from '../../runtime/cpu-features.js';
 import { STEP_SYNTAX, parseSteps, runPipeline, type PipelineReport } from '../../optimize/pipeline.js';

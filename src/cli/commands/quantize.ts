@@ -8,7 +8,7 @@ import { basename, dirname } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { forEachTensor, loadModel, mapTensors, saveModel, type ModelProto } from '../../onnx/index.js';
 import { isExternal } from '../../onnx/external.js';
-import { datasetOptionsFor, readDataset } from '../../optimize/data.js';
+import { datasetOptionsFor, readDataset } from '../../datasets/index.js';
 import { formatReport, quantize, type QuantizeOptions } from '../../optimize/quantize/index.js';
 import { formatBytes } from '../../optimize/quantize/report.js';
 import { CPU_TARGETS, type CpuTarget } from '../../runtime/cpu-features.js';

@@ -11,7 +11,7 @@ import { basename, extname } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { formatBytes } from '../../onnx/inspect.js';
 import { Registry } from '../../registry/registry.js';
-import { readDataset } from '../../optimize/data.js';
+import { readDataset } from '../../datasets/index.js';
 import { buildProfile, saveProfile } from '../../monitor/drift/index.js';
 import type { ProfileSignature } from '../../monitor/drift/index.js';
 import { checkName, isValidName } from '../../registry/names.js';

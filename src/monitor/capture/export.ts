@@ -7,8 +7,8 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Datatype, NumericArray } from '../../core/tensor.js';
 import { DATATYPES } from '../../core/tensor.js';
-import type { DatasetDatatype, TypedArray } from '../../optimize/data.js';
-import { writeNpy } from '../../optimize/data.js';
+import type { DatasetDatatype, TypedArray } from '../../datasets/index.js';
+import { writeNpy } from '../../datasets/index.js';
 import type { CapturedRecord, DecodeFilter } from './format.js';
 import { SEGMENT_SUFFIX, decodeSegment } from './format.js';
 

@@ -11,7 +11,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Dataset } from '../../optimize/data.js';
+import type { Dataset } from '../../datasets/index.js';
 import type { Datatype } from '../../core/tensor.js';
 import type { Column, TensorLayout } from './features.js';
 import { appendSamples, emptyColumns, featureNames, isIntegerType, layoutFor } from './features.js';

@@ -14,7 +14,7 @@
  * The session runs with graph optimizations disabled (as ORT's calibrators do), so every tensor
  * is computed as the model states it.
  */
-import type { Dataset } from '../data.js';
+import type { Dataset } from '../../datasets/index.js';
 import { encodeModel, mapTensors, tensorRawBytes, type ModelProto, type TensorProto } from '../../onnx/index.js';
 import { isExternal } from '../../onnx/external.js';
 import { declaredElemType } from './graph.js';

@@ -1,6 +1,6 @@
 /** Options and report of `quantize`. */
 import type { CpuFeatures, CpuTarget } from '../../runtime/cpu-features.js';
-import type { Dataset } from '../data.js';
+import type { Dataset } from '../../datasets/index.js';
 import type { CalibrationMethod } from './calibrate.js';
 
 export type QuantizeMode = 'dynamic' | 'static' | 'weight-only';

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { readDataset, readLabels, sliceDataset, writeNpy, castTensor, fitDataset, encodeNpy, parseNpy } from '../../src/optimize/data.js';
+import { readDataset, readLabels, sliceDataset, writeNpy, castTensor, fitDataset, encodeNpy, parseNpy } from '../../src/datasets/index.js';
 import { float16ToFloat32 } from '../../src/onnx/index.js';
 
 const PYTHON = '/usr/bin/python3';
