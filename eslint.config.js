@@ -1,6 +1,8 @@
-// Lint is part of `npm test`: typescript-eslint's recommended rules on sources, tests, benches and the web dashboard.
+// Lint is part of `npm test`: typescript-eslint's recommended rules on sources, tests, benches and the web dashboard,
+// and the layering of src/ (eslint.layers.js).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layers } from './eslint.layers.js';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'web/dist/', 'coverage/', '**/.scratch/'] },
@@ -13,6 +15,8 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  // front ends → core → backends, one way (eslint.layers.js)
+  ...layers,
   {
     // the web dashboard runs in browsers
     files: ['web/**/*.{ts,tsx}'],

@@ -1,0 +1,91 @@
+// The layering of src/ (docs/architecture.md, "Layers"), enforced by eslint's no-restricted-imports.
+// One table: for each folder, the folders of src/ it may import. Everything else of berth is
+// refused, type-only imports included (a type import still couples the two folders).
+// test/lint/layers.test.ts checks that a wrong import fails.
+
+/** Every top-level folder of src/ (a new one must be added here, or its imports go unchecked). */
+export const FOLDERS = [
+  'cli', 'http', 'grpc', 'serving', 'config', 'core', 'runtime', 'monitor', 'registry', 'optimize',
+  'convert', 'datasets', 'examples', 'onnx', 'text', 'tensor-types', 'util',
+];
+
+/** Leaves: anything may import them. */
+const LEAVES = ['onnx', 'text', 'tensor-types', 'util'];
+
+/**
+ * The core's files a backend may import: the interface it implements and the plain types and
+ * errors it speaks. They themselves import only leaves (checked below).
+ */
+export const CORE_SHARED = ['tensor', 'types', 'backend', 'errors'];
+
+/** folder → the folders it may import besides itself and the leaves */
+export const ALLOWED = {
+  // front ends: the composition roots (server.ts, index.ts) and cli/ may import anything
+  cli: ['*'],
+  http: ['core', 'serving', 'monitor', 'registry', 'config'],
+  grpc: ['core', 'serving', 'monitor', 'config'],
+  // registry-backed serving and the access rules both front ends share
+  serving: ['core', 'registry', 'config'],
+  config: [],
+  // the serving core: protocol-neutral, backend-neutral
+  core: [],
+  // backends: only the core's shared files (CORE_SHARED), and conversion on load
+  runtime: ['convert'],
+  monitor: ['core', 'datasets'],
+  registry: ['core'],
+  optimize: ['runtime', 'convert', 'datasets'],
+  convert: [],
+  datasets: [],
+  examples: ['datasets'],
+  onnx: [],
+  text: [],
+  'tensor-types': ['onnx'],
+  util: [],
+};
+
+/** Leaves that import nothing of berth at all, not even other leaves. */
+const SEALED = ['onnx', 'text', 'util'];
+
+/** Packages only a front end may use. */
+const FRONT_END_PACKAGES = ['fastify', '@fastify/*', '@grpc/grpc-js', '@grpc/proto-loader', 'commander'];
+
+const rel = '^(?:\\./|(?:\\.\\./)+)';
+const folderImport = (folders) => ({ regex: `${rel}(?:${folders.join('|')})/`, message: 'this import crosses the layering of src/ (eslint.layers.js, docs/architecture.md)' });
+const rootImport = { regex: `${rel}(?:server|index)\\.js$`, message: 'only the composition roots and cli/ import server.ts and index.ts' };
+
+function rule(from) {
+  const allowed = ALLOWED[from];
+  if (allowed.includes('*')) return undefined;
+  const may = new Set([from, ...(SEALED.includes(from) ? [] : LEAVES), ...allowed]);
+  // a backend's imports of the core are judged file by file below
+  const denied = FOLDERS.filter((f) => !may.has(f) && !(from === 'runtime' && f === 'core'));
+  const patterns = [folderImport(denied), rootImport];
+  if (from === 'runtime') {
+    patterns.push({ regex: `${rel}core/(?!(?:${CORE_SHARED.join('|')})\\.js$)`, message: `a backend imports only the core's shared files (${CORE_SHARED.join(', ')})` });
+  }
+  const frontEnd = ['http', 'grpc'].includes(from);
+  return {
+    files: [`src/${from}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [...patterns, ...(frontEnd ? [] : [{ group: FRONT_END_PACKAGES, message: 'only the front ends use the HTTP/gRPC/CLI frameworks' }])],
+      }],
+    },
+  };
+}
+
+/** The core's shared files import only each other and the leaves. */
+const coreShared = {
+  files: CORE_SHARED.map((f) => `src/core/${f}.ts`),
+  rules: {
+    'no-restricted-imports': ['error', {
+      patterns: [
+        folderImport(FOLDERS.filter((f) => !LEAVES.includes(f))),
+        { regex: `^\\./(?!(?:${CORE_SHARED.join('|')})\\.js$)`, message: `the core's shared files (${CORE_SHARED.join(', ')}) import only each other and the leaves` },
+        rootImport,
+      ],
+    }],
+  },
+};
+
+export const layers = [...FOLDERS.map(rule).filter((r) => r !== undefined), coreShared];
