@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'web/dist/', 'coverage/', '**/.scratch/'] },
+  { ignores: ['dist/', 'node_modules/', 'web/dist/', 'coverage/', '**/.scratch/', 'src/grpc/generated/'] }, // generated/: proto-loader-gen-types output (npm run gen)
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
