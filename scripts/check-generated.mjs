@@ -3,6 +3,9 @@
  * Fails (exit 1) when a checked-in generated file is stale: regenerates everything into a
  * temporary directory and compares it, file by file, with the repository's copy. Part of
  * `npm test`. Fix a failure with `npm run gen` and commit the result.
+ *
+ * `node scripts/check-generated.mjs [ROOT]` checks the copy under ROOT instead of the
+ * repository's (its test uses that).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,16 +26,17 @@ function files(base, dir) {
   });
 }
 
+const checked = process.argv[2] ?? REPO;
 const tmp = mkdtempSync(join(tmpdir(), 'berth-gen-'));
 try {
   generate(tmp);
   const problems = [];
   for (const dir of GENERATED_DIRS) {
     const fresh = new Set(files(tmp, dir));
-    const committed = new Set(files(REPO, dir));
+    const committed = new Set(files(checked, dir));
     for (const f of fresh) {
       if (!committed.has(f)) problems.push(`missing: ${f}`);
-      else if (!readFileSync(join(tmp, f)).equals(readFileSync(join(REPO, f)))) problems.push(`stale: ${f}`);
+      else if (!readFileSync(join(tmp, f)).equals(readFileSync(join(checked, f)))) problems.push(`stale: ${f}`);
     }
     for (const f of committed) if (!fresh.has(f)) problems.push(`not generated any more: ${f}`);
   }
