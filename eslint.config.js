@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 import { layers } from './eslint.layers.js';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'web/dist/', 'coverage/', '**/.scratch/'] },
+  { ignores: ['dist/', 'node_modules/', 'web/dist/', 'coverage/', '**/.scratch/', 'src/grpc/generated/'] }, // generated/: proto-loader-gen-types output (npm run gen)
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

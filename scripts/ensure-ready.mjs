@@ -12,7 +12,8 @@ const run = (cmd) => execSync(cmd, { cwd: root, stdio: 'inherit' });
 if (!existsSync(join(root, 'node_modules', '.package-lock.json'))) {
   console.error('berth: installing dependencies (npm ci)…');
   run('npm ci --no-audit --no-fund');
-} else if (!existsSync(join(root, 'dist', 'cli', 'main.js')) || !existsSync(join(root, 'dist', 'web', 'index.html'))) {
+} else if (!['cli/main.js', 'web/index.html', 'grpc/inference.proto'].every((f) => existsSync(join(root, 'dist', f)))) {
+  // grpc/inference.proto: copied by the build since the server loads it at run time
   console.error('berth: building (npm run build)…');
   run('npm run build');
 }

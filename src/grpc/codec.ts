@@ -12,73 +12,24 @@ import { invalidArgument } from '../core/errors.js';
 import type { Datatype, NumericArray, Tensor, TensorData } from '../core/tensor.js';
 import { DATATYPES, decodeBytesElements, elementCount, isDatatype, numericFromBytes, tensorBytes } from '../core/tensor.js';
 import type { InferRequest, InferResponse, Parameters } from '../core/types.js';
+import type { InferParameter, InferParameter__Output } from './generated/inference/InferParameter.js';
+import type { InferTensorContents__Output } from './generated/inference/InferTensorContents.js';
+import type { ModelInferRequest__Output } from './generated/inference/ModelInferRequest.js';
+import type { ModelInferResponse } from './generated/inference/ModelInferResponse.js';
 
-// --- the wire shapes (what proto-loader hands us / accepts) ---------------------------------
+// --- the wire shapes ---------------------------------------------------------------------------
+// Generated from inference.proto (npm run gen): `X__Output` is what proto-loader hands us with
+// our loader options (64-bit integers as decimal strings, oneof member names), `X` what it
+// accepts to encode (numbers or strings for 64-bit integers).
 
+/** A decoded ModelInferRequest. */
+export type WireInferRequest = ModelInferRequest__Output;
+/** The ModelInferResponse we encode. */
+export type WireInferResponse = ModelInferResponse;
 /** 64-bit integers: decimal strings when decoded; numbers or strings when encoded. */
 export type WireLong = string | number;
-
-export interface WireParameter {
-  bool_param?: boolean;
-  int64_param?: WireLong;
-  string_param?: string;
-  double_param?: number;
-  uint64_param?: WireLong;
-  /** which member of the oneof is set (decoded messages only) */
-  parameter_choice?: 'bool_param' | 'int64_param' | 'string_param' | 'double_param' | 'uint64_param';
-}
-
-export type WireParameters = Record<string, WireParameter>;
-
-export interface WireContents {
-  bool_contents?: boolean[];
-  int_contents?: number[];
-  int64_contents?: WireLong[];
-  uint_contents?: number[];
-  uint64_contents?: WireLong[];
-  fp32_contents?: number[];
-  fp64_contents?: number[];
-  bytes_contents?: Uint8Array[];
-}
-
-export interface WireInferInput {
-  name?: string;
-  datatype?: string;
-  shape?: WireLong[];
-  parameters?: WireParameters;
-  contents?: WireContents;
-}
-
-export interface WireRequestedOutput {
-  name?: string;
-  parameters?: WireParameters;
-}
-
-export interface WireInferRequest {
-  model_name?: string;
-  model_version?: string;
-  id?: string;
-  parameters?: WireParameters;
-  inputs?: WireInferInput[];
-  outputs?: WireRequestedOutput[];
-  raw_input_contents?: Uint8Array[];
-}
-
-export interface WireOutputTensor {
-  name: string;
-  datatype: string;
-  shape: WireLong[];
-  parameters?: WireParameters;
-}
-
-export interface WireInferResponse {
-  model_name: string;
-  model_version: string;
-  id: string;
-  parameters?: WireParameters;
-  outputs: WireOutputTensor[];
-  raw_output_contents: Uint8Array[];
-}
+type DecodedParameters = Record<string, InferParameter__Output>;
+type EncodedParameters = Record<string, InferParameter>;
 
 // --- parameters ------------------------------------------------------------------------------
 
@@ -93,7 +44,7 @@ function longValue(v: WireLong): number | string {
  * (so `priority` and `timeout` reach the core as it expects); larger ones stay decimal strings
  * rather than being rounded, and the core rejects them where it needs a number.
  */
-export function fromWireParameters(params: WireParameters | undefined): Parameters | undefined {
+export function fromWireParameters(params: DecodedParameters | undefined): Parameters | undefined {
   if (!params) return undefined;
   const out: Parameters = {};
   let any = false;
@@ -114,8 +65,8 @@ export function fromWireParameters(params: WireParameters | undefined): Paramete
 }
 
 /** Core Parameters → InferParameter map: integers as int64, other numbers as double. */
-export function toWireParameters(params: Parameters): WireParameters {
-  const out: WireParameters = {};
+export function toWireParameters(params: Parameters): EncodedParameters {
+  const out: EncodedParameters = {};
   for (const [key, v] of Object.entries(params)) {
     if (typeof v === 'boolean') out[key] = { bool_param: v };
     else if (typeof v === 'string') out[key] = { string_param: v };
@@ -127,7 +78,7 @@ export function toWireParameters(params: Parameters): WireParameters {
 
 // --- tensors ---------------------------------------------------------------------------------
 
-type ContentsField = keyof WireContents;
+type ContentsField = keyof InferTensorContents__Output;
 
 /** The typed `contents` field that carries each datatype (FP16 has none). */
 export const CONTENTS_FIELD: Record<Exclude<Datatype, 'FP16'>, ContentsField> = {
@@ -155,7 +106,7 @@ const NARROW_RANGES: Partial<Record<Datatype, [number, number]>> = {
 
 const fmtShape = (shape: readonly number[]): string => `[${shape.join(',')}]`;
 
-function parseShape(name: string, shape: WireLong[] | undefined): number[] {
+function parseShape(name: string, shape: string[] | undefined): number[] {
   const dims = (shape ?? []).map((d) => Number(d));
   for (const d of dims) {
     if (!Number.isSafeInteger(d) || d < 0) {
@@ -165,7 +116,7 @@ function parseShape(name: string, shape: WireLong[] | undefined): number[] {
   return dims;
 }
 
-function decodeTyped(name: string, datatype: Datatype, contents: WireContents | undefined): TensorData {
+function decodeTyped(name: string, datatype: Datatype, contents: InferTensorContents__Output | undefined): TensorData {
   if (datatype === 'FP16') {
     throw invalidArgument(`input '${name}': FP16 data has no typed contents field; send it in raw_input_contents`);
   }
@@ -184,9 +135,9 @@ function decodeTyped(name: string, datatype: Datatype, contents: WireContents | 
     case 'BOOL':
       return Uint8Array.from(values as boolean[], (v) => (v ? 1 : 0));
     case 'INT64':
-      return BigInt64Array.from(values as WireLong[], (v) => BigInt(v));
+      return BigInt64Array.from(values as string[], (v) => BigInt(v));
     case 'UINT64':
-      return BigUint64Array.from(values as WireLong[], (v) => BigInt(v));
+      return BigUint64Array.from(values as string[], (v) => BigInt(v));
     default: {
       const range = NARROW_RANGES[datatype];
       if (range) {

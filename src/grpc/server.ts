@@ -21,6 +21,10 @@ import { guardService } from './auth.js';
 import type { GrpcAccessOptions } from './auth.js';
 import type { RpcSpan, Tracing } from '../monitor/tracing.js';
 import { indexMessage, metadataMessage, statisticsMessage } from './views.js';
+import type { GRPCInferenceServiceHandlers } from './generated/inference/GRPCInferenceService.js';
+import type { ModelConfig } from './generated/inference/ModelConfig.js';
+import type { ModelRepositoryParameter__Output } from './generated/inference/ModelRepositoryParameter.js';
+import type { ModelStreamInferResponse } from './generated/inference/ModelStreamInferResponse.js';
 
 /** Default send and receive limit: 64 MiB, the same as the HTTP body limit (Triton's too). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -51,26 +55,8 @@ export interface RunningGrpcServer {
   close(): Promise<void>;
 }
 
-interface NameVersion {
-  name?: string;
-  version?: string;
-}
-
-interface ModelParameterMessage {
-  bool_param?: boolean;
-  int64_param?: string;
-  string_param?: string;
-  bytes_param?: Buffer;
-  parameter_choice?: string;
-}
-
-interface LoadRequest {
-  repository_name?: string;
-  model_name?: string;
-  parameters?: Record<string, ModelParameterMessage>;
-}
-
-type StreamResponse = { error_message: string; infer_response?: Partial<WireInferResponse> };
+type StreamResponse = ModelStreamInferResponse;
+type LoadParameters = Record<string, ModelRepositoryParameter__Output>;
 
 /** grpc-js metadata as the header object the W3C propagator reads (first value of each key). */
 function metadataHeaders(metadata: grpc.Metadata): Record<string, string> {
@@ -83,7 +69,7 @@ function metadataHeaders(metadata: grpc.Metadata): Record<string, string> {
 const opt = (s: string | undefined): string | undefined => (s === undefined || s === '' ? undefined : s);
 
 /** The `config` parameter of RepositoryModelLoad: a model configuration as JSON text. */
-function configOverride(params: Record<string, ModelParameterMessage> | undefined): unknown {
+function configOverride(params: LoadParameters | undefined): unknown {
   if (!params) return undefined;
   for (const key of Object.keys(params)) {
     if (key.startsWith('file:')) {
@@ -235,11 +221,11 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
     call.on('error', (err) => logger?.debug({ err }, 'gRPC ModelStreamInfer stream error'));
   };
 
-  const handlers: grpc.UntypedServiceImplementation = {
+  const handlers: GRPCInferenceServiceHandlers = {
     ServerLive: unary('ServerLive', () => ({ live: true })),
     ServerReady: unary('ServerReady', () => ({ ready: service.isReady() })),
     // As Triton: a model or version that does not exist is simply not ready (status OK).
-    ModelReady: unary<NameVersion, { ready: boolean }>('ModelReady', (r) => {
+    ModelReady: unary('ModelReady', (r) => {
       try {
         return { ready: service.modelStatus(r.name ?? '', opt(r.version)).ready };
       } catch (err) {
@@ -248,23 +234,24 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
       }
     }),
     ServerMetadata: unary('ServerMetadata', () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS })),
-    ModelMetadata: unary<NameVersion, object>('ModelMetadata', (r) => metadataMessage(service.modelMetadata(r.name ?? '', opt(r.version)))),
+    ModelMetadata: unary('ModelMetadata', (r) => metadataMessage(service.modelMetadata(r.name ?? '', opt(r.version)))),
     ModelInfer: modelInfer,
     ModelStreamInfer: modelStreamInfer,
-    ModelConfig: unary<NameVersion, object>('ModelConfig', (r) => ({ config: service.modelConfigView(r.name ?? '', opt(r.version)) })),
-    ModelStatistics: unary<NameVersion, object>('ModelStatistics', (r) => ({
+    // the core's configuration view is Triton's JSON, whose field names are the message's
+    ModelConfig: unary('ModelConfig', (r) => ({ config: service.modelConfigView(r.name ?? '', opt(r.version)) as ModelConfig })),
+    ModelStatistics: unary('ModelStatistics', (r) => ({
       model_stats: service.statistics(opt(r.name), opt(r.name) === undefined ? undefined : opt(r.version)).model_stats.map(statisticsMessage),
     })),
-    RepositoryIndex: unary<{ ready?: boolean }, object>('RepositoryIndex', (r) => {
+    RepositoryIndex: unary('RepositoryIndex', (r) => {
       const entries = control ? control.index() : service.versionStatuses();
       return { models: (r.ready ? entries.filter((e) => e.state === 'READY') : entries).map(indexMessage) };
     }),
-    RepositoryModelLoad: unary<LoadRequest, object>('RepositoryModelLoad', async (r) => {
+    RepositoryModelLoad: unary('RepositoryModelLoad', async (r) => {
       if (!control) throw unavailable('this server has no model repository');
       await control.load(r.model_name ?? '', configOverride(r.parameters));
       return {};
     }),
-    RepositoryModelUnload: unary<LoadRequest, object>('RepositoryModelUnload', async (r) => {
+    RepositoryModelUnload: unary('RepositoryModelUnload', async (r) => {
       if (!control) throw unavailable('this server has no model repository');
       // unload_dependents has no meaning without ensembles
       await control.unload(r.model_name ?? '');

@@ -31,6 +31,12 @@ import { PRODUCTION_ALIAS } from '../serving/registry-sync.js';
 import { actorOf } from './auth.js';
 import { sendError } from './errors.js';
 import { checkBodyDepth } from './json-decode.js';
+import { AuditEntrySchema, ModelRecordSchema, NAME_PATTERN, VersionRecordSchema } from '../registry/schemas.js';
+import type { AliasResult, RolloutRequest, RolloutState, RolloutStats, ServingState } from './admin-schemas.js';
+import {
+  AliasResultSchema, ErrorSchema, RolloutRequestSchema, RolloutStateSchema, RolloutStatsSchema, ServingStateSchema,
+} from './admin-schemas.js';
+import { jsonSchema, openRecord } from './zod-json-schema.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -50,100 +56,22 @@ export interface AdminDeps {
   jsonLimitBytes?: number;
 }
 
-/** Registry names: `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}` (no path separators, no leading dot). */
-export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
+export { NAME_PATTERN };
 
+// JSON Schemas derived from the zod records (registry/schemas.ts, http/admin-schemas.ts).
 const name = { type: 'string', pattern: NAME_PATTERN, description: 'model name' } as const;
 const alias = { type: 'string', pattern: NAME_PATTERN, description: 'alias, e.g. production, staging, champion' } as const;
 const versionNumber = { type: 'integer', minimum: 1 } as const;
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
-const numberMap = { type: 'object', additionalProperties: { type: 'number' } } as const;
-const error = { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] } as const;
-
-const model = {
-  type: 'object',
-  properties: {
-    name: { type: 'string' },
-    description: { type: 'string' },
-    tags: stringMap,
-    createdAt: {},
-    latestVersion: { type: ['integer', 'null'] },
-    aliases: { type: 'object', additionalProperties: { type: 'integer' } },
-  },
-  additionalProperties: true,
-} as const;
-
-const version = {
-  type: 'object',
-  properties: {
-    name: { type: 'string' },
-    version: { type: 'integer' },
-    digest: { type: 'string' },
-    files: {},
-    size: { type: 'number' },
-    inputs: {},
-    outputs: {},
-    metrics: numberMap,
-    tags: stringMap,
-    createdAt: {},
-    createdBy: { type: 'string' },
-    parent: {},
-    derivedBy: { type: 'string' },
-  },
-  additionalProperties: true,
-} as const;
-
-const rolloutState = {
-  type: 'object',
-  properties: {
-    model: { type: 'string' },
-    production: { type: ['integer', 'null'], description: 'the version the production alias points to' },
-    canary: { type: ['object', 'null'], properties: { version: { type: 'integer' }, percent: { type: 'number' } } },
-    shadow: { type: ['object', 'null'], properties: { version: { type: 'integer' } } },
-    updatedAt: {},
-  },
-} as const;
-
-const latency = { type: 'object', properties: { p50: { type: 'number' }, p99: { type: 'number' }, samples: { type: 'integer' } } } as const;
-
-const liveStats = {
-  type: 'object',
-  properties: {
-    model: { type: 'string' },
-    served: { type: 'boolean', description: 'whether this server has the model loaded' },
-    versions: { type: 'array', items: { type: 'object', properties: { version: { type: 'string' }, state: { type: 'string' }, reason: { type: 'string' } } } },
-    policy: {
-      type: ['object', 'null'],
-      properties: {
-        production: { type: 'string' },
-        canary: { type: 'object', properties: { version: { type: 'string' }, percent: { type: 'number' } } },
-        shadow: { type: 'string' },
-      },
-    },
-    since: { type: ['string', 'null'] },
-    requests: { type: 'object', additionalProperties: { type: 'object', properties: { success: { type: 'integer' }, failure: { type: 'integer' } } } },
-    canaryShare: { type: ['number', 'null'] },
-    shadow: {
-      type: ['object', 'null'],
-      properties: {
-        version: { type: 'string' },
-        mirrored: { type: 'integer' },
-        agreed: { type: 'integer' },
-        agreement: { type: ['number', 'null'] },
-        skipped: { type: 'integer' },
-        failed: { type: 'integer' },
-        maxAbsDiff: { type: 'number' },
-        latencyMs: { type: 'object', properties: { primary: latency, shadow: latency } },
-      },
-    },
-  },
-} as const;
-
-const audit = {
-  type: 'object',
-  properties: { id: {}, at: {}, actor: { type: 'string' }, action: { type: 'string' }, model: { type: 'string' }, before: {}, after: {} },
-  additionalProperties: true,
-} as const;
+const error = jsonSchema(ErrorSchema);
+const model = openRecord(ModelRecordSchema);
+const version = openRecord(VersionRecordSchema);
+const audit = openRecord(AuditEntrySchema);
+const rolloutState = jsonSchema(RolloutStateSchema);
+const liveStats = jsonSchema(RolloutStatsSchema);
+const aliasResult = jsonSchema(AliasResultSchema);
+const servingState = jsonSchema(ServingStateSchema);
+const rolloutRequest = jsonSchema(RolloutRequestSchema, 'input');
 
 const withErrors = (ok: Record<number, unknown>) => ({ ...ok, 400: error, 401: error, 403: error, 404: error });
 
@@ -195,7 +123,7 @@ function metricsOf(values: string[] | undefined): Record<string, number> | undef
 }
 
 /** The catalog's rollout state of a model, in the API's shape. */
-async function catalogRollout(registry: RegistryApi, modelName: string): Promise<Record<string, unknown>> {
+async function catalogRollout(registry: RegistryApi, modelName: string): Promise<RolloutState> {
   const [m, rollout] = await Promise.all([registry.getModel(modelName), registry.getRollout(modelName)]);
   return {
     model: modelName,
@@ -207,7 +135,7 @@ async function catalogRollout(registry: RegistryApi, modelName: string): Promise
 }
 
 /** This server's live view of a model's rollout. */
-export function liveRolloutStats(service: InferenceService, modelName: string): Record<string, unknown> {
+export function liveRolloutStats(service: InferenceService, modelName: string): RolloutStats {
   if (!service.isLoaded(modelName)) return { model: modelName, served: false, versions: [], policy: null, since: null, requests: {}, canaryShare: null, shadow: null };
   const stats = service.rolloutStats(modelName);
   const versions = service.versionStatuses().filter((s) => s.name === modelName).map((s) => ({ version: s.version, state: s.state, reason: s.reason }));
@@ -381,7 +309,6 @@ async function adminApi(api: FastifyInstance, deps: AdminDeps): Promise<void> {
 
   // --- aliases -----------------------------------------------------------------------------
   const aliasParams = { type: 'object', properties: { name, alias }, required: ['name', 'alias'] } as const;
-  const aliasResult = { type: 'object', properties: { model: { type: 'string' }, alias: { type: 'string' }, version: { type: ['integer', 'null'] } } } as const;
 
   api.put<{ Params: AliasParams; Body: { version: number } }>('/models/:name/aliases/:alias', {
     schema: {
@@ -391,7 +318,7 @@ async function adminApi(api: FastifyInstance, deps: AdminDeps): Promise<void> {
       body: { type: 'object', required: ['version'], additionalProperties: false, properties: { version: versionNumber } },
       response: withErrors({ 200: aliasResult }),
     },
-  }, async (request) => {
+  }, async (request): Promise<AliasResult> => {
     const { name: model, alias: a } = request.params;
     await registry.setAlias(model, a, request.body.version, actor(request));
     return { model, alias: a, version: request.body.version };
@@ -399,7 +326,7 @@ async function adminApi(api: FastifyInstance, deps: AdminDeps): Promise<void> {
 
   api.delete<{ Params: AliasParams }>('/models/:name/aliases/:alias', {
     schema: { tags: ['aliases'], summary: 'Remove an alias', params: aliasParams, response: withErrors({ 200: aliasResult }) },
-  }, async (request) => {
+  }, async (request): Promise<AliasResult> => {
     const { name: model, alias: a } = request.params;
     await registry.deleteAlias(model, a, actor(request));
     return { model, alias: a, version: null };
@@ -410,20 +337,12 @@ async function adminApi(api: FastifyInstance, deps: AdminDeps): Promise<void> {
     schema: { tags: ['rollouts'], summary: "The catalog's rollout of a model: production, canary, shadow", params: nameParams, response: withErrors({ 200: rolloutState }) },
   }, async (request) => catalogRollout(registry, request.params.name));
 
-  api.post<{ Params: NameParams; Body: { canary?: { version: number; percent: number }; shadow?: { version: number } } }>('/models/:name/rollout', {
+  api.post<{ Params: NameParams; Body: RolloutRequest }>('/models/:name/rollout', {
     schema: {
       tags: ['rollouts'],
       summary: 'Start or change a rollout: a canary share and/or a shadow version',
       params: nameParams,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        minProperties: 1,
-        properties: {
-          canary: { type: 'object', required: ['version', 'percent'], additionalProperties: false, properties: { version: versionNumber, percent: { type: 'number', minimum: 0, maximum: 100 } } },
-          shadow: { type: 'object', required: ['version'], additionalProperties: false, properties: { version: versionNumber } },
-        },
-      },
+      body: rolloutRequest,
       response: withErrors({ 200: rolloutState }),
     },
   }, async (request) => {
@@ -475,18 +394,9 @@ async function adminApi(api: FastifyInstance, deps: AdminDeps): Promise<void> {
     schema: {
       tags: ['rollouts'],
       summary: 'What this server serves from the registry, and the catalog change it last applied',
-      response: withErrors({
-        200: {
-          type: 'object',
-          properties: {
-            changeSeq: { type: ['integer', 'null'] },
-            lastSyncAt: { type: ['string', 'null'] },
-            models: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, policy: liveStats.properties.policy, error: { type: 'string' } } } },
-          },
-        },
-      }),
+      response: withErrors({ 200: servingState }),
     },
-  }, async () => {
+  }, async (): Promise<ServingState> => {
     const sync = deps.sync;
     return {
       changeSeq: sync?.changeSeq ?? null,

@@ -18,24 +18,12 @@ import type { InferenceService } from '../core/inference-service.js';
 import { SERVER_NAME, SERVER_VERSION } from '../core/inference-service.js';
 import type { MetricsHistory } from '../monitor/history.js';
 import { sendError } from './errors.js';
+import { jsonSchema } from './zod-json-schema.js';
+import { ServerInfoSchema } from './dashboard-data-schemas.js';
+import type { ServerCapabilities, ServerInfo } from './dashboard-data-schemas.js';
 
-/** What GET /api/v1/server reports: the parts of the API a client can expect to answer. */
-export interface ServerCapabilities {
-  /** the admin API over a registry (models, versions, aliases, rollouts, audit) */
-  registry: boolean;
-  /** /api/v1 needs an API key (always true with the registry) */
-  apiKeys: boolean;
-  /** inference and /v2 reads need a key too (--require-auth) */
-  requireAuth: boolean;
-  /** GET /metrics */
-  metrics: boolean;
-  /** drift, accuracy from feedback, alerts, capture */
-  monitoring: boolean;
-  /** drift windows (off with --drift-window 0) */
-  drift: boolean;
-  /** the dashboard's own files at / */
-  dashboard: boolean;
-}
+/** What GET /api/v1/server reports (defined in dashboard-data-schemas.ts). */
+export type { ServerCapabilities };
 
 export interface DashboardDataDeps {
   service: InferenceService;
@@ -51,7 +39,7 @@ interface ModelFileRoute {
 export function registerDashboardDataRoutes(app: FastifyInstance, deps: DashboardDataDeps): void {
   const { service, capabilities, history } = deps;
 
-  app.get('/api/v1/server', async () => ({
+  app.get('/api/v1/server', { schema: { response: { 200: jsonSchema(ServerInfoSchema) } } }, async (): Promise<ServerInfo> => ({
     name: SERVER_NAME,
     version: SERVER_VERSION,
     ...capabilities,

@@ -16,8 +16,9 @@
  *   as version 3, which is `m:3`).
  */
 import { BerthError, invalidArgument } from '../core/errors.js';
+import { NAME_PATTERN } from './constants.js';
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const NAME = new RegExp(NAME_PATTERN);
 
 /** `latest` always means the newest version, so it cannot be set as an alias. */
 export const RESERVED_ALIASES = new Set(['latest']);

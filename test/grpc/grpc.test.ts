@@ -1,12 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { startServer } from '../../src/server.js';
 import type { RunningServer } from '../../src/server.js';
 import { startGrpcServer } from '../../src/grpc/server.js';
 import type { RunningGrpcServer } from '../../src/grpc/server.js';
-import { INFERENCE_PROTO } from '../../src/grpc/proto-text.js';
+import { INFERENCE_PROTO_PATH } from '../../src/grpc/proto.js';
 import { GRPC_STATUS } from '../../src/grpc/status.js';
 import { affineExpected, AFFINE, tempDir, writeAffine, writeCorrupt, writeIdentityAll, writeSlow } from '../helpers/models.js';
 import { getJson, postBinary, postJson } from '../helpers/http.js';
@@ -100,8 +101,10 @@ describe('gRPC front end', () => {
     await server.close();
   });
 
-  test('the embedded schema is inference.proto verbatim', () => {
-    assert.equal(INFERENCE_PROTO, readFileSync(PROTO_PATH, 'utf8'), 'src/grpc/proto-text.ts must hold the text of src/grpc/inference.proto');
+  test('the server loads src/grpc/inference.proto itself, and the build ships that file in dist/', () => {
+    assert.equal(realpathSync(INFERENCE_PROTO_PATH), realpathSync(PROTO_PATH));
+    const built = join(dirname(PROTO_PATH), '..', '..', 'dist', 'grpc', 'inference.proto');
+    if (existsSync(join(dirname(built), 'proto.js'))) assert.equal(readFileSync(built, 'utf8'), readFileSync(PROTO_PATH, 'utf8'), 'npm run build copies src/grpc/inference.proto to dist/grpc/');
   });
 
   test('ServerLive, ServerReady, ServerMetadata', async () => {

@@ -1,5 +1,5 @@
 /**
- * A gRPC test client built from our own .proto file (not the server's embedded copy), with
+ * A gRPC test client built from src/grpc/inference.proto, with
  * promise helpers for unary calls and streams.
  */
 import { dirname, join } from 'node:path';

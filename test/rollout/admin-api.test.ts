@@ -253,4 +253,21 @@ describe('admin API and API keys', () => {
     assert.ok((await bundle.arrayBuffer()).byteLength > 100000);
     assert.equal((await fetch(`${open.url}/docs/json`)).status, 200);
   });
+
+  test('the OpenAPI schemas are the zod records: every field of a version, nullable rollout fields', async () => {
+    type Schema = { type?: string; nullable?: boolean; properties?: Record<string, Schema>; required?: string[]; items?: Schema };
+    const doc = await call(`${open.url}/api/v1/openapi.json`);
+    const paths = doc.body.paths as Record<string, Record<string, { responses: Record<string, { content: { 'application/json': { schema: Schema } } }> }>>;
+    const ok = (path: string, method = 'get') => paths[path]![method]!.responses['200']!.content['application/json'].schema;
+    const version = ok('/api/v1/models/{name}/versions/{version}');
+    assert.deepEqual(Object.keys(version.properties!).sort(),
+      ['createdAt', 'createdBy', 'derivedBy', 'digest', 'files', 'inputs', 'metrics', 'name', 'outputs', 'parent', 'size', 'tags', 'version']);
+    assert.ok(!version.required!.includes('parent') && version.required!.includes('digest'), 'optional lineage, required digest');
+    assert.deepEqual(version.properties!.inputs!.items!.required, ['name', 'datatype', 'shape']);
+    const rollout = ok('/api/v1/models/{name}/rollout');
+    assert.equal(rollout.properties!.production!.type, 'integer');
+    assert.equal(rollout.properties!.production!.nullable, true);
+    assert.equal(rollout.properties!.canary!.nullable, true);
+    assert.ok(ok('/api/v1/models/{name}/rollout/stats').properties!.shadow!.properties!.latencyMs);
+  });
 });

@@ -1,18 +1,12 @@
-/** The shapes of the berth answers the dashboard reads (docs/serving.md, docs/admin-api.md, docs/monitoring.md). */
-
-/** GET /api/v1/server */
-export interface ServerInfo {
-  name: string;
-  version: string;
-  registry: boolean;
-  apiKeys: boolean;
-  requireAuth: boolean;
-  metrics: boolean;
-  monitoring: boolean;
-  drift: boolean;
-  dashboard: boolean;
-  history: { interval_secs: number; window_secs: number } | null;
-}
+/**
+ * The shapes of the berth answers the dashboard reads (docs/serving.md, docs/admin-api.md,
+ * docs/monitoring.md). The admin API's records are not restated here: they are the server's own
+ * types, derived from the zod schemas the API validates and documents with (type-only imports,
+ * erased from the bundle).
+ */
+export type { AuditEntry, ModelRecord, VersionRecord } from '../../../src/registry/types';
+export type { LatencySummary, RolloutState, RolloutStats } from '../../../src/http/admin-schemas';
+export type { ServerInfo } from '../../../src/http/dashboard-data-schemas';
 
 /** GET /v2/models */
 export interface VersionStatus {
@@ -80,66 +74,6 @@ export interface HistorySnapshot {
   models: ModelHistory[];
 }
 
-/** GET /api/v1/models/{m} */
-export interface ModelRecord {
-  name: string;
-  description: string;
-  tags: Record<string, string>;
-  createdAt: string;
-  latestVersion: number;
-  aliases: Record<string, number>;
-}
-
-/** GET /api/v1/models/{m}/versions */
-export interface VersionRecord {
-  name: string;
-  version: number;
-  digest: string;
-  size: number;
-  metrics: Record<string, number>;
-  tags: Record<string, string>;
-  createdAt: string;
-  createdBy: string;
-  parent?: { name: string; version: number };
-  derivedBy?: string;
-}
-
-/** GET /api/v1/models/{m}/rollout */
-export interface RolloutState {
-  model: string;
-  production: number | null;
-  canary: { version: number; percent: number } | null;
-  shadow: { version: number } | null;
-  updatedAt: string | null;
-}
-
-export interface LatencySummary {
-  p50: number;
-  p99: number;
-  samples: number;
-}
-
-/** GET /api/v1/models/{m}/rollout/stats */
-export interface RolloutStats {
-  model: string;
-  served: boolean;
-  versions: { version: string; state: string; reason: string }[];
-  policy: { production: string; canary?: { version: string; percent: number }; shadow?: string } | null;
-  since: string | null;
-  requests: Record<string, { success: number; failure: number }>;
-  canaryShare: number | null;
-  shadow: {
-    version: string;
-    mirrored: number;
-    agreed: number;
-    agreement: number | null;
-    skipped: number;
-    failed: number;
-    maxAbsDiff: number;
-    latencyMs: { primary: LatencySummary; shadow: LatencySummary };
-  } | null;
-}
-
 export interface DriftFeature {
   name: string;
   kind: string;
@@ -198,15 +132,4 @@ export interface AccuracyReport {
     rolling: { window: number; labelled: number; correct: number; accuracy: number | null };
     buckets: AccuracyBucket[];
   }[];
-}
-
-/** GET /api/v1/audit */
-export interface AuditEntry {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  model?: string;
-  before?: unknown;
-  after?: unknown;
 }

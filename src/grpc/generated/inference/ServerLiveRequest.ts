@@ -1,0 +1,8 @@
+// Original file: src/grpc/inference.proto
+
+
+export interface ServerLiveRequest {
+}
+
+export interface ServerLiveRequest__Output {
+}

@@ -1,0 +1,10 @@
+// Original file: src/grpc/inference.proto
+
+
+export interface ServerReadyResponse {
+  'ready'?: (boolean);
+}
+
+export interface ServerReadyResponse__Output {
+  'ready'?: (boolean);
+}
