@@ -62,6 +62,8 @@ export class InferenceService {
   private readonly models = new Map<string, ModelEntry>();
   private readonly loadLocks = new Map<string, Promise<void>>();
   private readonly observers: InferenceObserver[] = [];
+  /** the observers that sample requests' inputs (sampleRequest) */
+  private readonly samplers: InferenceObserver[] = [];
   /** rollout traffic policies (canary, shadow) by model name */
   private readonly traffic = new Map<string, ModelTraffic>();
   private readonly defaults: ModelConfig;
@@ -391,6 +393,8 @@ export class InferenceService {
     let traffic: ModelTraffic | undefined;
     let rows = 1;
     let timing = { queueNs: 0, computeNs: 0 };
+    // Before anything can hand the inputs to a backend: sampled requests' inputs are copied now.
+    const sampled = this.samplers.length > 0 ? this.sampleInputs(request) : undefined;
     const report = (outcome: 'success' | 'failure', outputs?: readonly Tensor[], err?: unknown): void => {
       if (this.observers.length === 0) return;
       const e = err === undefined ? undefined : asBerthError(err);
@@ -413,6 +417,7 @@ export class InferenceService {
         protocol: request.protocol,
       };
       for (const o of this.observers) o.onRequest?.(record);
+      if (sampled) for (const [o, mark] of sampled.marks) o.onSampledRequest?.(record, sampled.inputs, mark);
     };
     try {
       if (this.draining) throw unavailable('server is shutting down', 1);
@@ -470,6 +475,22 @@ export class InferenceService {
   /** Registers a monitoring observer (metrics, logs, capture...). */
   addObserver(observer: InferenceObserver): void {
     this.observers.push(observer);
+    if (observer.sampleRequest) this.samplers.push(observer);
+  }
+
+  /** Asks the sampling observers about a request; one copy of its inputs for all that want it. */
+  private sampleInputs(request: InferRequest): { inputs: readonly Tensor[]; marks: [InferenceObserver, unknown][] } | undefined {
+    let marks: [InferenceObserver, unknown][] | undefined;
+    for (const o of this.samplers) {
+      const mark = o.sampleRequest!(request.modelName);
+      if (mark !== undefined) (marks ??= []).push([o, mark]);
+    }
+    if (!marks) return undefined;
+    try {
+      return { inputs: cloneTensors(request.inputs), marks };
+    } catch {
+      return undefined; // inputs already unreadable (a detached buffer): not sampled
+    }
   }
 
   /**

@@ -210,3 +210,43 @@ describe('InferenceService over a test backend', () => {
     await svc.close();
   });
 });
+
+describe('request sampling through the observer API', () => {
+  test('observers that sample get one copy of the inputs, taken as the request entered, with their own mark', async () => {
+    const backend = new DoublingBackend();
+    const svc = service(backend);
+    await svc.loadModels([source('s', { backend: 'test-double', max_batch_size: 0 })]);
+    const events: string[] = [];
+    const seen: { inputs: readonly Tensor[]; mark: unknown; outcome: string }[] = [];
+    let asked = 0;
+    // samples every other request, marking it with its count
+    svc.addObserver({
+      sampleRequest: (model) => (++asked % 2 === 0 ? `${model}#${asked}` : undefined),
+      onRequest: (r) => events.push(`request ${r.outcome}`),
+      onSampledRequest: (r, inputs, mark) => {
+        events.push(`sampled ${r.outcome}`);
+        seen.push({ inputs, mark, outcome: r.outcome });
+      },
+    });
+    const other: { inputs: readonly Tensor[]; mark: unknown }[] = [];
+    svc.addObserver({ sampleRequest: () => 7, onSampledRequest: (_r, inputs, mark) => other.push({ inputs, mark }) });
+    const inputs = [rows([[1, 2]]), rows([[3, 4]]), rows([[5, 6]])];
+    await svc.infer({ modelName: 's', inputs: inputs[0]! });
+    await svc.infer({ modelName: 's', inputs: inputs[1]! });
+    await assert.rejects(svc.infer({ modelName: 's', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) }] }));
+    await svc.infer({ modelName: 's', inputs: inputs[2]! });
+    assert.equal(asked, 4);
+    assert.deepEqual(seen.map((s) => [s.mark, s.outcome]), [['s#2', 'success'], ['s#4', 'success']]);
+    assert.deepEqual(events, ['request success', 'request success', 'sampled success', 'request failure', 'request success', 'sampled success']);
+    // a copy (its own buffer), equal to what was sent
+    const copy = seen[0]!.inputs[0]!;
+    assert.notEqual(copy.data, inputs[1]![0]!.data);
+    assert.notEqual((copy.data as Float32Array).buffer, (inputs[1]![0]!.data as Float32Array).buffer);
+    assert.deepEqual(Array.from(copy.data as Float32Array), [3, 4]);
+    // the second observer sampled every request, and shares the copy when both asked
+    assert.equal(other.length, 4);
+    assert.equal(other[1]!.inputs, seen[0]!.inputs);
+    assert.equal(other[1]!.mark, 7);
+    await svc.close();
+  });
+});
