@@ -72,6 +72,12 @@ export interface BackendLoadSpec {
   /** threads per instance for one operator; undefined: the backend's default */
   intraOpThreads?: number;
   /**
+   * The model's config.json as written (or the load request's override), for settings of the
+   * backend's own (a decoder's cache size, say): the backend validates what it reads. The
+   * core's settings (batching, instances, versions) are already applied.
+   */
+  configFile?: unknown;
+  /**
    * The bytes the version was loaded from, when the file at `path` has been replaced since
    * (an instance restarted after a crash must load what its siblings did); undefined when
    * `path` still holds them.

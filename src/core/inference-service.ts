@@ -137,6 +137,7 @@ export class InferenceService {
         path,
         config,
         backend,
+        configFile,
         fingerprint,
         onInstanceCrash: (reason) => {
           log?.error({ model: source.name, version }, `model instance crashed, restarting it: ${reason}`);

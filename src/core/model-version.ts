@@ -24,6 +24,8 @@ export interface ModelVersionOptions {
   config: ModelConfig;
   /** what runs it (chosen by the config from the server's BackendRegistry) */
   backend: Backend;
+  /** the config file as written, for the backend's own settings (BackendLoadSpec.configFile) */
+  configFile?: unknown;
   /** identifies the file's content at load time (to notice changes) */
   fingerprint?: string;
   /** the model as bytes when it was rewritten in memory (e.g. an opset upgrade) */
@@ -97,6 +99,7 @@ export class ModelVersion {
         modelBytes: this.options.modelBytes,
         instances: this.config.instances,
         intraOpThreads: this.config.intraOpThreads,
+        configFile: this.options.configFile,
         heldBytes: () => this.heldBytes(),
         events: {
           onInstanceCrash: (reason) => this.options.onInstanceCrash?.(reason),

@@ -123,6 +123,7 @@ describe('InferenceService over a test backend', () => {
     assert.equal(backend.loaded.length, 1);
     const model = backend.loaded[0]!;
     assert.equal(model.spec.instances, 2);
+    assert.deepEqual(model.spec.configFile, { backend: 'test-double', instances: 2 }, 'the backend sees the config as written');
     assert.equal(model.warmups, 1);
     assert.equal(mv.slots, 2);
     assert.equal(mv.batching, true);
