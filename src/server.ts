@@ -8,6 +8,9 @@ import type { Logger } from 'pino';
 import { InferenceService } from './core/inference-service.js';
 import type { ModelConfig } from './core/model-config.js';
 import { ModelControl } from './core/model-control.js';
+import type { Backend } from './core/backend.js';
+import { BackendRegistry } from './core/backends.js';
+import { onnxruntimeBackend } from './runtime/onnx-backend.js';
 import type { ModelControlMode } from './core/model-control.js';
 import { buildHttpApp, DEFAULT_BODY_LIMIT } from './http/app.js';
 import { startGrpcServer } from './grpc/server.js';
@@ -75,6 +78,8 @@ export interface ServeOptions {
   dashboard?: boolean;
   /** the samples behind GET /api/v1/metrics/history (default every 5 s, 15 minutes kept; needs metrics) */
   history?: HistoryOptions;
+  /** backends beside onnxruntime, chosen per model by its config's `backend` (core/backend.ts) */
+  backends?: readonly Backend[];
 }
 
 export interface RunningServer {
@@ -104,7 +109,8 @@ export interface RunningServer {
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: 'silent' });
   if (options.requireAuth && !options.registry) throw invalidArgument('--require-auth needs --registry: API keys live in the registry');
-  const service = new InferenceService({ defaults: options.defaults, log: logger, maxShadowInFlight: options.maxShadowInFlight });
+  const backends = new BackendRegistry([onnxruntimeBackend, ...(options.backends ?? [])]);
+  const service = new InferenceService({ defaults: options.defaults, log: logger, maxShadowInFlight: options.maxShadowInFlight, backends });
   const metrics = options.metrics === false ? undefined : new ServingMetrics(service);
   const tracing = options.tracing === false ? undefined : Tracing.fromEnv(process.env, { log: logger, ...options.tracing });
   if (metrics) service.addObserver(metrics);

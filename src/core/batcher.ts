@@ -11,7 +11,7 @@
 import { BerthError, unavailable } from './errors.js';
 import type { Tensor } from './tensor.js';
 import type { CancelSignal, JsonTextSpec } from './types.js';
-import type { RequestTexts, TextPlan } from '../runtime/wire.js';
+import type { Executor, TextPlan } from './backend.js';
 import { concatBatch, splitBatch } from './batch-tensors.js';
 
 export interface BatcherOptions {
@@ -26,19 +26,8 @@ export interface BatcherOptions {
   defaultPriorityLevel: number;
 }
 
-/** A batch's outputs, and per request the JSON text its outputs were rendered to (if asked). */
-export interface BatchResult {
-  outputs: Tensor[];
-  texts?: RequestTexts[];
-}
-
-/** Where a batch runs: implemented by the model version over its worker instances. */
-export interface Executor {
-  /** number of batches that may run at once (the instance count) */
-  readonly slots: number;
-  /** `text`: the JSON text to render per request; an executor that renders none may return the tensors alone */
-  run(inputs: Tensor[], text?: TextPlan): Promise<Tensor[] | BatchResult>;
-}
+// Where a batch runs (a backend's loaded model) and what it returns: the backend interface's.
+export type { BatchResult, Executor } from './backend.js';
 
 /** Per-request timings handed to whoever keeps statistics. Nanoseconds. */
 export interface RequestTiming {
@@ -227,7 +216,9 @@ export class DynamicBatcher {
       const inputs = batch[0]!.inputs.map((_, k) => concatBatch(batch.map((b) => b.inputs[k]!)));
       const rows = batch.map((b) => b.rows);
       const text: TextPlan | undefined = batch.some((b) => b.jsonText) ? { rows, specs: batch.map((b) => b.jsonText) } : undefined;
-      const result = await this.executor.run(inputs, text);
+      const result = this.executor.cancelsRuns
+        ? await this.executor.run(inputs, text, batch.map((b) => b.signal))
+        : await this.executor.run(inputs, text);
       const outputs = Array.isArray(result) ? result : result.outputs;
       const texts = Array.isArray(result) ? undefined : result.texts;
       const end = performance.now();

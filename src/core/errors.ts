@@ -1,6 +1,7 @@
 /**
  * The closed catalogue of errors the serving core can raise. Front ends map each code in one
- * place (http/errors.ts, grpc/status.ts); the core never knows about HTTP statuses.
+ * table (core/status-codes.ts, read by http/errors.ts and grpc/status.ts); the core's logic
+ * never uses HTTP statuses.
  */
 export type ErrorCode =
   | 'INVALID_ARGUMENT'

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BerthError, asBerthError, invalidArgument, notFound, unavailable } from './errors.js';
+import type { Backend } from './backend.js';
 import type { InferenceObserver, RequestRecord } from './observer.js';
 import type { Tensor } from './tensor.js';
 import type { ModelConfig } from './model-config.js';
@@ -13,8 +14,7 @@ import type { ModelSource } from './repository.js';
 import type { InferRequest, InferResponse, ModelMetadata, ModelVersionStatus } from './types.js';
 import { batchSizeOf, validateInputs, validateOutputs } from './validate.js';
 import { statSync } from 'node:fs';
-import { describeCpu, detectCpuFeatures } from '../runtime/cpu-features.js';
-import { int8RiskMessage } from '../runtime/int8-saturation.js';
+import { BackendRegistry } from './backends.js';
 import { configView, statisticsView } from './triton-views.js';
 import type { RolloutStats, TrafficPolicy } from './traffic.js';
 import { ModelTraffic, chooseVersion, cloneTensors, compareOutputs, validatePolicy } from './traffic.js';
@@ -41,6 +41,11 @@ export interface ServiceOptions {
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** shadow copies in flight per model before further copies are skipped (default 128) */
   maxShadowInFlight?: number;
+  /**
+   * The backends models can run on, chosen per model by its config (core/backends.ts). The
+   * server registers onnxruntime; without any, every model fails to load naming the backend.
+   */
+  backends?: BackendRegistry;
 }
 
 interface ModelEntry {
@@ -57,15 +62,19 @@ export class InferenceService {
   private readonly models = new Map<string, ModelEntry>();
   private readonly loadLocks = new Map<string, Promise<void>>();
   private readonly observers: InferenceObserver[] = [];
+  /** the observers that sample requests' inputs (sampleRequest) */
+  private readonly samplers: InferenceObserver[] = [];
   /** rollout traffic policies (canary, shadow) by model name */
   private readonly traffic = new Map<string, ModelTraffic>();
   private readonly defaults: ModelConfig;
+  private readonly backends: BackendRegistry;
   private draining = false;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: ServiceOptions = {}) {
     this.defaults = { ...DEFAULT_CONFIG, ...options.defaults };
+    this.backends = options.backends ?? new BackendRegistry();
   }
 
   /** Loads every source; failures are recorded per model, never thrown. */
@@ -93,8 +102,11 @@ export class InferenceService {
     if (source.error !== undefined && (options.configOverride === undefined || source.versions.size === 0)) return this.recordModelError(source, existing, source.error);
     const configFile = options.configOverride ?? source.configFile;
     let config: ModelConfig;
+    let backend: Backend;
     try {
-      config = resolveConfig(configFile, this.defaults, options.configOverride ? 'config override' : source.configPath ?? source.name);
+      const where = options.configOverride ? 'config override' : source.configPath ?? source.name;
+      config = resolveConfig(configFile, this.defaults, where);
+      backend = this.backends.choose(config, where);
     } catch (err) {
       return this.recordModelError(source, existing, (err as Error).message);
     }
@@ -124,6 +136,8 @@ export class InferenceService {
         version,
         path,
         config,
+        backend,
+        configFile,
         fingerprint,
         onInstanceCrash: (reason) => {
           log?.error({ model: source.name, version }, `model instance crashed, restarting it: ${reason}`);
@@ -139,12 +153,9 @@ export class InferenceService {
     await Promise.all(loading.map((mv) => mv.load()));
     for (const mv of loading) {
       if (mv.state === 'READY') {
-        if (mv.upgrade) {
-          log?.warn({ model: mv.name, version: mv.version, from_opset: mv.upgrade.from, to_opset: mv.upgrade.to, changes: mv.upgrade.changes }, `model '${mv.name}' version ${mv.version} uses opset ${mv.upgrade.from}, older than onnxruntime supports: upgraded to opset ${mv.upgrade.to} in memory (the file is unchanged)`);
-        }
+        for (const w of mv.warnings) log?.warn({ model: mv.name, version: mv.version, ...w.fields }, w.message);
         log?.info({ model: mv.name, version: mv.version, load_ms: Math.round(mv.loadMs), batching: mv.batching }, `model '${mv.name}' version ${mv.version} ready`);
         for (const o of this.observers) o.onModelLoaded?.(mv.name, mv.version, mv.loadMs);
-        if (mv.int8Risk) log?.warn({ model: mv.name, version: mv.version, cpu: describeCpu(detectCpuFeatures()), int8_nodes: mv.int8Risk.nodes }, int8RiskMessage(mv.name, mv.version, mv.int8Risk, describeCpu(detectCpuFeatures())));
         if (mv.warmupError) log?.warn({ model: mv.name, version: mv.version }, `model '${mv.name}' version ${mv.version}: warm-up inference with zero inputs failed (${mv.warmupError}); serving anyway`);
       } else {
         log?.error({ model: mv.name, version: mv.version }, `model '${mv.name}' version ${mv.version} not ready: ${mv.reason}`);
@@ -286,7 +297,7 @@ export class InferenceService {
     return {
       name,
       versions: [...entry.versions.keys()].sort((a, b) => Number(a) - Number(b)),
-      platform: 'onnxruntime_onnx',
+      platform: mv.platform,
       inputs: mv.inputs,
       outputs: mv.outputs,
     };
@@ -383,6 +394,8 @@ export class InferenceService {
     let traffic: ModelTraffic | undefined;
     let rows = 1;
     let timing = { queueNs: 0, computeNs: 0 };
+    // Before anything can hand the inputs to a backend: sampled requests' inputs are copied now.
+    const sampled = this.samplers.length > 0 ? this.sampleInputs(request) : undefined;
     const report = (outcome: 'success' | 'failure', outputs?: readonly Tensor[], err?: unknown): void => {
       if (this.observers.length === 0) return;
       const e = err === undefined ? undefined : asBerthError(err);
@@ -405,6 +418,7 @@ export class InferenceService {
         protocol: request.protocol,
       };
       for (const o of this.observers) o.onRequest?.(record);
+      if (sampled) for (const [o, mark] of sampled.marks) o.onSampledRequest?.(record, sampled.inputs, mark);
     };
     try {
       if (this.draining) throw unavailable('server is shutting down', 1);
@@ -462,6 +476,22 @@ export class InferenceService {
   /** Registers a monitoring observer (metrics, logs, capture...). */
   addObserver(observer: InferenceObserver): void {
     this.observers.push(observer);
+    if (observer.sampleRequest) this.samplers.push(observer);
+  }
+
+  /** Asks the sampling observers about a request; one copy of its inputs for all that want it. */
+  private sampleInputs(request: InferRequest): { inputs: readonly Tensor[]; marks: [InferenceObserver, unknown][] } | undefined {
+    let marks: [InferenceObserver, unknown][] | undefined;
+    for (const o of this.samplers) {
+      const mark = o.sampleRequest!(request.modelName);
+      if (mark !== undefined) (marks ??= []).push([o, mark]);
+    }
+    if (!marks) return undefined;
+    try {
+      return { inputs: cloneTensors(request.inputs), marks };
+    } catch {
+      return undefined; // inputs already unreadable (a detached buffer): not sampled
+    }
   }
 
   /**

@@ -31,6 +31,10 @@ export interface ModelConfig {
   labels?: string[];
   /** onnxruntime intra-op threads per instance; undefined = onnxruntime's default */
   intraOpThreads?: number;
+  /** which backend runs the model (core/backends.ts); undefined = by `platform`, else onnxruntime */
+  backend?: string;
+  /** Triton's platform name ("onnxruntime_onnx"), another way to choose the backend */
+  platform?: string;
 }
 
 export const DEFAULT_CONFIG: ModelConfig = {
@@ -67,6 +71,8 @@ export const configFileSchema = z
       .optional(),
     labels: z.array(z.string()).optional(),
     intra_op_threads: uint.min(1).optional(),
+    backend: z.string().min(1).optional(),
+    platform: z.string().min(1).optional(),
   })
   .passthrough();
 
@@ -104,6 +110,8 @@ export function resolveConfig(file: unknown, defaults: ModelConfig, source = 'co
           : { kind: 'specific', versions: policy.specific.versions },
     labels: f.labels ?? defaults.labels,
     intraOpThreads: f.intra_op_threads ?? defaults.intraOpThreads,
+    ...(f.backend !== undefined || defaults.backend !== undefined ? { backend: f.backend ?? defaults.backend } : {}),
+    ...(f.platform !== undefined || defaults.platform !== undefined ? { platform: f.platform ?? defaults.platform } : {}),
   };
 }
 

@@ -2,6 +2,8 @@
  * Hooks for monitoring: the core tells observers about every request, batch, load and crash,
  * and knows nothing of what they do with it (metrics, logs, capture, drift live in monitor/).
  * Observers run synchronously on the hot path, so they must be cheap and must not throw.
+ * An observer that needs a request's inputs after the request ended (capture, drift) samples
+ * it as it enters (sampleRequest): the core then hands it a copy taken before the backend ran.
  */
 import type { ErrorCode, ShedReason } from './errors.js';
 import type { Tensor } from './tensor.js';
@@ -35,6 +37,16 @@ export interface RequestRecord {
 
 export interface InferenceObserver {
   onRequest?(record: RequestRecord): void;
+  /**
+   * Asked as a request enters the core, before a backend may take its input buffers (the
+   * onnxruntime backend transfers them to a worker thread; afterwards they are unreadable).
+   * Return a mark (any value but undefined) to sample the request: when it ends, right after
+   * onRequest, onSampledRequest gets its record, a copy of its inputs and the mark back. The
+   * core copies the inputs once however many observers ask, and only when one does.
+   */
+  sampleRequest?(model: string): unknown;
+  /** A request this observer sampled has ended (success or failure): `inputs` is the core's copy, the observer's to keep. */
+  onSampledRequest?(record: RequestRecord, inputs: readonly Tensor[], mark: unknown): void;
   onExecution?(model: string, version: string, batchSize: number, computeNs: number): void;
   onModelLoaded?(model: string, version: string, loadMs: number): void;
   onModelUnloaded?(model: string, version: string): void;

@@ -32,8 +32,8 @@ export function configView(mv: ModelVersion): Record<string, unknown> {
   const c = mv.config;
   return {
     name: mv.name,
-    platform: 'onnxruntime_onnx',
-    backend: 'onnxruntime',
+    platform: mv.platform,
+    backend: mv.backendName,
     version_policy: policyView(c.versionPolicy),
     max_batch_size: batching ? c.maxBatchSize : 0,
     input: mv.inputs.map((t) => tensorView(t, batching)),

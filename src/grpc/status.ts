@@ -1,24 +1,16 @@
 /**
- * The one place where core error codes become gRPC status codes (Triton's mapping, extended to
- * the rest of berth's catalogue). The status message is the core's message, the same text the
+ * Where core error codes become gRPC statuses (the codes: core/status-codes.ts, Triton's
+ * mapping extended to the rest of berth's catalogue). The status message is the core's message, the same text the
  * REST front end puts in `{"error": ...}`.
  */
 import { Metadata, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import type { ErrorCode } from '../core/errors.js';
 import { asBerthError } from '../core/errors.js';
+import { GRPC_STATUS as GRPC_STATUS_CODES } from '../core/status-codes.js';
 
-export const GRPC_STATUS: Record<ErrorCode, status> = {
-  INVALID_ARGUMENT: status.INVALID_ARGUMENT, // 3
-  NOT_FOUND: status.NOT_FOUND, // 5
-  UNAVAILABLE: status.UNAVAILABLE, // 14
-  PAYLOAD_TOO_LARGE: status.RESOURCE_EXHAUSTED, // 8
-  UNSUPPORTED: status.UNIMPLEMENTED, // 12
-  ALREADY_EXISTS: status.ALREADY_EXISTS, // 6
-  UNAUTHENTICATED: status.UNAUTHENTICATED, // 16
-  PERMISSION_DENIED: status.PERMISSION_DENIED, // 7
-  INTERNAL: status.INTERNAL, // 13
-};
+/** The table is shared with the access log (core/status-codes.ts); its numbers are grpc-js's `status` values. */
+export const GRPC_STATUS = GRPC_STATUS_CODES as Readonly<Record<ErrorCode, status>>;
 
 /**
  * Anything thrown, as the error object grpc-js sends as the call's status. An overload

@@ -21,7 +21,8 @@ import { registerAuth } from './auth.js';
 import type { AccessOptions, AuthOptions } from './auth.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import type { AdminDeps } from './admin-routes.js';
-import { registerMetricsRoute } from '../monitor/metrics.js';
+import { registerMetricsRoute } from './metrics-route.js';
+import { registerTracingHooks } from './tracing-hooks.js';
 import type { ServingMetrics } from '../monitor/metrics.js';
 import type { Tracing } from '../monitor/tracing.js';
 import { registerMonitoringRoutes } from './monitoring-routes.js';
@@ -132,7 +133,7 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
   });
 
   // Tracing hooks first, so that requests refused by later hooks (auth) are traced too.
-  if (options.tracing) options.tracing.registerHttpHooks(app);
+  if (options.tracing) registerTracingHooks(app, options.tracing);
   registerAuth(app, options.auth && { ...options.auth, log: options.auth.log ?? options.logger }, options.access, options.logger);
   if (options.metrics) registerMetricsRoute(app, options.metrics);
   if (options.admin) registerAdminRoutes(app, { ...options.admin, service });

@@ -1,19 +1,10 @@
-/** The one place where core error codes become HTTP statuses (Triton's mapping). */
+/** Where core error codes become HTTP answers (the statuses: core/status-codes.ts, Triton's mapping). */
 import type { FastifyReply } from 'fastify';
-import type { ErrorCode } from '../core/errors.js';
 import { asBerthError } from '../core/errors.js';
+import { HTTP_STATUS } from '../core/status-codes.js';
 
-export const HTTP_STATUS: Record<ErrorCode, number> = {
-  INVALID_ARGUMENT: 400,
-  NOT_FOUND: 404,
-  UNAVAILABLE: 503,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED: 501,
-  ALREADY_EXISTS: 409,
-  UNAUTHENTICATED: 401,
-  PERMISSION_DENIED: 403,
-  INTERNAL: 500,
-};
+// the table itself is shared with the access log (core/status-codes.ts)
+export { HTTP_STATUS };
 
 export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   const e = asBerthError(err);

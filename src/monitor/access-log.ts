@@ -18,8 +18,7 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../core/errors.js';
 import type { InferenceObserver, RequestRecord } from '../core/observer.js';
-import { HTTP_STATUS } from '../http/errors.js';
-import { GRPC_STATUS } from '../grpc/status.js';
+import { GRPC_STATUS, HTTP_STATUS } from '../core/status-codes.js';
 import { cachedQuote, quote } from './json-text.js';
 
 export interface AccessLogOptions {

@@ -12,7 +12,6 @@
  * Conventions (checked by `promtool check metrics` in test/monitor/prometheus.test.ts): base
  * units (seconds), counters end in `_total`, every metric has HELP and TYPE.
  */
-import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metric } from 'prom-client';
 import type { ShedReason } from '../core/errors.js';
@@ -154,7 +153,7 @@ export interface MetricsOptions {
 
 /**
  * The metrics observer: register it with `service.addObserver(metrics)` and serve
- * `metrics.render()` (see registerMetricsRoute).
+ * `metrics.render()` (the HTTP front end does: http/metrics-route.ts).
  */
 export class ServingMetrics implements InferenceObserver {
   readonly registry: Registry;
@@ -310,7 +309,7 @@ export class ServingMetrics implements InferenceObserver {
     this.restarts.inc({ model, version });
   }
 
-  /** Counts one HTTP response (registered as an onResponse hook by registerMetricsRoute). */
+  /** Counts one HTTP response (called from the HTTP front end's hook, http/metrics-route.ts). */
   onHttpResponse(method: string, route: string, status: number): void {
     let methods = this.httpSeries.get(route);
     if (!methods) this.httpSeries.set(route, (methods = new Map()));
@@ -337,18 +336,3 @@ export class ServingMetrics implements InferenceObserver {
  * as nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
  */
 const NON_CONFORMING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
-
-/** `GET /metrics` on the HTTP front end, and the count of HTTP responses. */
-export function registerMetricsRoute(app: FastifyInstance, metrics: ServingMetrics): void {
-  // Counted as the answer is sent (onSend), not when it has finished (onResponse): an onResponse
-  // hook makes fastify put listeners on every response, which costs the event loop more than
-  // the count itself. A client that hangs up while its answer is written is still counted.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    metrics.onHttpResponse(request.method, request.routeOptions.url ?? '', reply.statusCode);
-    done(null, payload);
-  });
-  app.get('/metrics', async (_request, reply) => {
-    const text = await metrics.render();
-    return reply.type(metrics.contentType).send(text);
-  });
-}

@@ -6,9 +6,9 @@
  *
  * The observer runs on the hot path: it only remembers the top-1 answer and request id, counts
  * latency for alert rules that need it, and hands sampled requests (capture, drift) to queues
- * processed off the request path. The sampling decision is taken, and the sampled inputs
- * copied, as a request enters `service.infer` (wrapped here), because the runtime hands input
- * buffers to its worker threads and they are unreadable afterwards.
+ * processed off the request path. The sampling decision is taken as a request enters the core
+ * (the observer's sampleRequest), and the core copies the sampled inputs then, because a
+ * backend may hand input buffers to its worker threads and they are unreadable afterwards.
  */
 import client from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -16,8 +16,7 @@ import { join } from 'node:path';
 import type { InferenceService } from '../core/inference-service.js';
 import type { InferenceObserver, RequestRecord } from '../core/observer.js';
 import type { Tensor } from '../core/tensor.js';
-import type { InferRequest } from '../core/types.js';
-import { CaptureStore, captureDir, copyTensor } from './capture/store.js';
+import { CaptureStore, captureDir } from './capture/store.js';
 import { DriftMonitor, registerDriftMonitor } from './drift/monitor.js';
 import { FeedbackTracker } from './feedback.js';
 import { AlertManager } from './alerts/manager.js';
@@ -54,6 +53,9 @@ export interface MonitoringOptions {
   registry?: Registry;
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
+
+const SAMPLE_CAPTURE = 1;
+const SAMPLE_DRIFT = 2;
 
 /** What the HTTP routes need. */
 export interface MonitoringRouteDeps {
@@ -133,45 +135,16 @@ export async function startMonitoring(service: InferenceService, options: Monito
       }, { log, intervalSecs: options.alertIntervalSecs })
     : undefined;
 
-  // The runtime transfers (detaches) request buffers to its worker threads, so by the time the
-  // observer hears of a request its inputs may be unreadable. Sampled requests' inputs are
-  // therefore copied as they enter the service, keyed by the request's inputs array (the
-  // record's `inputs` is that same array).
-  const sampled = new WeakMap<readonly Tensor[], { inputs: Tensor[]; capture: boolean; drift: boolean }>();
-  // sampled requests not yet heard of: while there are none, completions skip the lookup (may
-  // stay above 0 after a request that never completes, which only costs the lookup)
-  let sampledInFlight = 0;
-  const originalInfer = service.infer;
-  const wrappedInfer: typeof service.infer = function (this: InferenceService, request: InferRequest) {
-    if (capture || drift) {
-      const toCapture = capture?.sample() ?? false;
-      const toDrift = drift?.sample() ?? false;
-      if (toCapture || toDrift) {
-        try {
-          sampled.set(request.inputs, { inputs: request.inputs.map(copyTensor), capture: toCapture, drift: toDrift });
-          sampledInFlight++;
-        } catch {
-          // inputs already unreadable: not sampled
-        }
-      }
-    }
-    return originalInfer.call(this, request);
-  };
-  if (capture || drift) service.infer = wrappedInfer;
-
+  // A backend may take (transfer) a request's input buffers, so by the time the request ends
+  // its inputs may be unreadable: capture and drift sample requests as they enter the core,
+  // which then hands over a copy of the sampled ones' inputs (onSampledRequest).
+  let closed = false;
   const observer: InferenceObserver = {
     onRequest(record: RequestRecord): void {
       try {
         if (requests && record.version !== '') requests.record(record.model, record.outcome === 'success', record.durationNs, record.startedAt);
-        const copy = sampledInFlight > 0 ? sampled.get(record.inputs) : undefined;
-        if (copy) {
-          sampled.delete(record.inputs);
-          sampledInFlight--;
-        }
         if (record.outcome !== 'success') return;
         feedback.recordPrediction(record);
-        if (copy?.capture) capture!.add(record, copy.inputs);
-        if (copy?.drift) drift!.add(record, copy.inputs);
       } catch (err) {
         log?.warn({ err: (err as Error).message }, 'monitoring observer failed');
       }
@@ -184,6 +157,23 @@ export async function startMonitoring(service: InferenceService, options: Monito
       feedback.forgetVersion(model, version);
     },
   };
+  if (capture || drift) {
+    // the mark: bit 1 capture, bit 2 drift (both decide independently, as before the copy)
+    observer.sampleRequest = (): number | undefined => {
+      if (closed) return undefined;
+      const mark = (capture?.sample() ? SAMPLE_CAPTURE : 0) | (drift?.sample() ? SAMPLE_DRIFT : 0);
+      return mark === 0 ? undefined : mark;
+    };
+    observer.onSampledRequest = (record: RequestRecord, inputs: readonly Tensor[], mark: unknown): void => {
+      try {
+        if (record.outcome !== 'success' || closed) return;
+        if (((mark as number) & SAMPLE_CAPTURE) !== 0) capture!.add(record, inputs as Tensor[]);
+        if (((mark as number) & SAMPLE_DRIFT) !== 0) drift!.add(record, inputs as Tensor[]);
+      } catch (err) {
+        log?.warn({ err: (err as Error).message }, 'monitoring observer failed');
+      }
+    };
+  }
   service.addObserver(observer);
   const unregisterGauges = registerGauges(options.registry ?? client.register, { feedback, drift, capture, alerts });
   alerts?.start();
@@ -200,7 +190,7 @@ export async function startMonitoring(service: InferenceService, options: Monito
     requests,
     close() {
       closing ??= (async () => {
-        if (service.infer === wrappedInfer) service.infer = originalInfer;
+        closed = true;
         drift?.close();
         unregisterDrift?.();
         unregisterGauges();

@@ -12,12 +12,12 @@
  * berth's own; requests that reach the core with neither get a root span.
  *
  * Off by default, and then nothing here is created: no hooks, no observer, no per-request work.
+ * The HTTP hooks live with the front end (http/tracing-hooks.ts) and call startHttpSpan.
  * On when the standard variables ask for an exporter (see tracingFromEnv); spans go out over
  * OTLP/HTTP (JSON) in batches.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders } from 'node:http2';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, defaultTextMapGetter, trace } from '@opentelemetry/api';
 import type { Context, Span, Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -114,16 +114,47 @@ function formatTraceparent(span: Span): string {
   return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }
 
+/** A server span of one HTTP request, from Tracing.startHttpSpan. */
+export class HttpSpan {
+  /** the W3C traceparent naming this span: the answer's `traceparent` header */
+  readonly traceparent: string;
+
+  constructor(private readonly span: Span, private readonly current: AsyncLocalStorage<Span>) {
+    this.traceparent = formatTraceparent(span);
+  }
+
+  /** runs `fn` with this span current: the core's observer attaches the request's stages to it */
+  run(fn: () => void): void {
+    this.current.run(this.span, fn);
+  }
+
+  /** ends the span with the response's status (5xx marks it failed) */
+  end(statusCode: number): void {
+    this.span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, statusCode);
+    if (statusCode >= 500) {
+      this.span.setAttribute(ATTR_ERROR_TYPE, String(statusCode));
+      this.span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    this.span.end();
+  }
+
+  /** ends the span of a request whose client closed the connection before the answer */
+  abort(): void {
+    this.span.setStatus({ code: SpanStatusCode.ERROR, message: 'client closed the connection' });
+    this.span.end();
+  }
+}
+
 /**
- * The tracer: an observer of the core plus HTTP hooks. Create it with Tracing.fromEnv (or with
- * explicit exporters), register its hooks with registerHttpHooks, add it as an observer, and
- * shut it down (flushing spans) when the server stops.
+ * The tracer: an observer of the core, with spans for the front ends' requests. Create it with
+ * Tracing.fromEnv (or with explicit exporters), add it as an observer, let the HTTP front end
+ * register its hooks (http/tracing-hooks.ts), and shut it down (flushing spans) when the server
+ * stops.
  */
 export class Tracing implements InferenceObserver {
   private readonly provider: BasicTracerProvider;
   private readonly tracer: Tracer;
   private readonly current = new AsyncLocalStorage<Span>();
-  private readonly spans = new WeakMap<FastifyRequest, Span>();
   private readonly propagator = new W3CTraceContextPropagator();
 
   constructor(exporters: SpanExporter[], options: TracingOptions = {}) {
@@ -151,54 +182,24 @@ export class Tracing implements InferenceObserver {
   /** The trace id of the request being handled, if any (for access log lines). */
   currentTraceId = (): string | undefined => this.current.getStore()?.spanContext().traceId;
 
-  /** Server spans for HTTP requests, the incoming traceparent continued and answered. */
-  registerHttpHooks(app: FastifyInstance): void {
-    app.addHook('onRequest', (request, reply, done) => {
-      const route = request.routeOptions.url;
-      if (untraced(route)) return done();
-      const parent: Context = this.propagator.extract(ROOT_CONTEXT, request.headers, defaultTextMapGetter);
-      const query = request.url.indexOf('?');
-      const span = this.tracer.startSpan(route ? `${request.method} ${route}` : request.method, {
-        kind: SpanKind.SERVER,
-        attributes: {
-          [ATTR_HTTP_REQUEST_METHOD]: request.method,
-          [ATTR_URL_PATH]: query < 0 ? request.url : request.url.slice(0, query),
-          ...(route ? { [ATTR_HTTP_ROUTE]: route } : {}),
-        },
-      }, parent);
-      this.spans.set(request, span);
-      void reply.header('traceparent', formatTraceparent(span));
-      done();
-    });
-    // Entered right before the handler (after the body was read, which loses async context),
-    // so the core's observer callbacks for this request find the span.
-    app.addHook('preHandler', (request, _reply, done) => {
-      const span = this.spans.get(request);
-      if (span) this.current.run(span, done);
-      else done();
-    });
-    app.addHook('onResponse', (request, reply, done) => {
-      const span = this.spans.get(request);
-      if (span) {
-        this.spans.delete(request);
-        span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, reply.statusCode);
-        if (reply.statusCode >= 500) {
-          span.setAttribute(ATTR_ERROR_TYPE, String(reply.statusCode));
-          span.setStatus({ code: SpanStatusCode.ERROR });
-        }
-        span.end();
-      }
-      done();
-    });
-    app.addHook('onRequestAbort', (request, done) => {
-      const span = this.spans.get(request);
-      if (span) {
-        this.spans.delete(request);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: 'client closed the connection' });
-        span.end();
-      }
-      done();
-    });
+  /**
+   * A server span for an HTTP request (the front end's hooks call it: http/tracing-hooks.ts),
+   * continuing the incoming traceparent; undefined for scrapes and probes, which are not traced.
+   * `route` is the matched route pattern (undefined when none matched), `url` the request's URL.
+   */
+  startHttpSpan(method: string, route: string | undefined, url: string, headers: IncomingHttpHeaders): HttpSpan | undefined {
+    if (untraced(route)) return undefined;
+    const parent: Context = this.propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+    const query = url.indexOf('?');
+    const span = this.tracer.startSpan(route ? `${method} ${route}` : method, {
+      kind: SpanKind.SERVER,
+      attributes: {
+        [ATTR_HTTP_REQUEST_METHOD]: method,
+        [ATTR_URL_PATH]: query < 0 ? url : url.slice(0, query),
+        ...(route ? { [ATTR_HTTP_ROUTE]: route } : {}),
+      },
+    }, parent);
+    return new HttpSpan(span, this.current);
   }
 
   /**

@@ -2,10 +2,10 @@
  * How tensors cross the worker_threads boundary: plain objects whose numeric data is a typed
  * array that owns its whole ArrayBuffer, so it can go in the transfer list (moved, not copied).
  */
-import type { Datatype, JsonText, NumericArray, Tensor } from '../core/tensor.js';
+import type { Datatype, NumericArray, Tensor } from '../core/tensor.js';
+import type { RequestTexts, TextPlan } from '../core/backend.js';
 import { DATATYPES, datatypeFromOrt } from '../core/tensor.js';
 import type { SaturationRisk } from './int8-saturation.js';
-import type { JsonTextSpec } from '../core/types.js';
 
 export interface WireTensor {
   name: string;
@@ -29,17 +29,8 @@ export interface OpsetUpgrade {
   changes: string[];
 }
 
-/**
- * JSON text the worker renders after a batch runs: the batch's requests in order, their rows
- * (how the batch splits along dimension 0) and what each wants rendered (undefined: nothing).
- */
-export interface TextPlan {
-  rows: number[];
-  specs: (JsonTextSpec | undefined)[];
-}
-
-/** Per request of the batch: its outputs' JSON text by output name (undefined: none asked). */
-export type RequestTexts = Record<string, JsonText> | undefined;
+// The JSON text plan and per-request texts are the backend interface's (core/backend.ts, a leaf).
+export type { RequestTexts, TextPlan } from '../core/backend.js';
 
 /** Main → worker messages. */
 export type ToWorker =

@@ -122,7 +122,9 @@ describe('applyTraffic', () => {
     const v1 = await writeScaledAffine(repo, 'm', 1, 1);
     const v2 = await writeScaledAffine(repo, 'm', 2, 2);
     const bad = writeCorrupt(repo, 'bad');
-    const service = new InferenceService();
+    const { BackendRegistry } = await import('../../src/core/backends.js');
+    const { onnxruntimeBackend } = await import('../../src/runtime/onnx-backend.js');
+    const service = new InferenceService({ backends: new BackendRegistry([onnxruntimeBackend]) });
     const input = () => [{ name: 'input', datatype: 'FP32' as const, shape: [1, 4], data: Float32Array.from(rowFor(2)) }];
     try {
       await applyTraffic(service, { name: 'm', versions: new Map([[1, v1], [2, v2]]) }, { production: '1' });

@@ -5,6 +5,7 @@ import type { RunningServer } from '../../src/server.js';
 import { tempDir, writeSlow } from '../helpers/models.js';
 import { postJson } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import type { WorkerInstance } from '../../src/runtime/instance.js';
 
 const big = (rows: number) => ({ inputs: [{ name: 'input', shape: [rows, 512], datatype: 'FP32', data: new Array(rows * 512).fill(0.25) }] });
 
@@ -87,7 +88,7 @@ describe('several instances of one model', () => {
   });
 
   test('a tensor already handed to one instance is refused by the next, not lost', async () => {
-    const [a, b] = server.service.resolve('slow').workerInstances;
+    const [a, b] = server.service.resolve('slow').workerInstances as readonly WorkerInstance[];
     const feeds = [{ name: 'input', type: 'float32', dims: [1, 512], data: new Float32Array(512) }];
     await a!.run(feeds);
     await assert.rejects(b!.run(feeds), /already handed to a model instance/);
