@@ -19,6 +19,11 @@ import { BerthError, invalidArgument } from '../core/errors.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
+/** The model's file name inside a version (external data files keep their own names beside it). */
+export const MODEL_FILE = 'model.onnx';
+/** The alias serving follows and rollouts move. */
+export const PRODUCTION = 'production';
+
 /** `latest` always means the newest version, so it cannot be set as an alias. */
 export const RESERVED_ALIASES = new Set(['latest']);
 
