@@ -20,11 +20,24 @@ export function mulberry32(seed: number): () => number {
 }
 
 /**
- * The 32-bit linear congruential generator of Numerical Recipes (a = 1664525, c = 1013904223):
- * returns the next state, an unsigned 32-bit integer. Cheaper than mulberry32 where a bench fills
- * hundreds of megabytes, and its low bits are poor: use the high ones (divide by 2^32).
+ * A 32-bit linear congruential generator, state ← (a·state + c) mod 2^32, by default Numerical
+ * Recipes' a = 1664525, c = 1013904223: returns the next state, an unsigned 32-bit integer.
+ * Cheaper than mulberry32 where a bench fills hundreds of megabytes; its low bits are poor, so
+ * use the high ones (divide by 2^32).
  */
-export function lcg32(seed: number): () => number {
+export function lcg32(seed: number, multiplier = 1664525, increment = 1013904223): () => number {
   let state = seed >>> 0;
-  return () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0);
+  return () => (state = (Math.imul(state, multiplier) + increment) >>> 0);
+}
+
+/** Marsaglia's xorshift32 (shifts 13, 17, 5): unsigned 32-bit integers, every bit pattern but 0 (seed 0 stays 0). */
+export function xorshift32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>>= 0);
+  };
 }

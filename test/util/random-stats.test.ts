@@ -5,14 +5,14 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lcg32, mulberry32 } from '../../src/util/random.js';
+import { lcg32, mulberry32, xorshift32 } from '../../src/util/random.js';
 import { median, quantileAtFloorIndex, quantileLinear, quantileNearestRank, sortedNumbers } from '../../src/util/stats.js';
 import { NO_PYTHON, python } from '../onnx/helpers.js';
 
 const SEEDS = [0, 1, 42, 0xdeadbeef, 2 ** 32 - 1];
 
 describe('seeded PRNGs', () => {
-  test('mulberry32 and lcg32 give the sequences of an independent Python implementation', { skip: NO_PYTHON }, () => {
+  test('mulberry32, lcg32 and xorshift32 give the sequences of an independent Python implementation', { skip: NO_PYTHON }, () => {
     const script = `
 import json, sys
 M = 0xffffffff
@@ -25,21 +25,31 @@ def mulberry32(seed, n):
         t ^= (t + imul(t ^ (t >> 7), t | 61)) & M
         out.append(((t ^ (t >> 14)) & M) / 4294967296)
     return out
-def lcg32(seed, n):
+def lcg32(seed, n, a=1664525, c=1013904223):
     s, out = seed & M, []
     for _ in range(n):
-        s = (imul(s, 1664525) + 1013904223) & M
+        s = (imul(s, a) + c) & M
+        out.append(s)
+    return out
+def xorshift32(seed, n):
+    s, out = seed & M, []
+    for _ in range(n):
+        s ^= (s << 13) & M
+        s ^= s >> 17
+        s ^= (s << 5) & M
         out.append(s)
     return out
 seeds = json.loads(sys.argv[1])
-print(json.dumps({'mulberry32': [mulberry32(s, 64) for s in seeds], 'lcg32': [lcg32(s, 64) for s in seeds]}))
+print(json.dumps({'mulberry32': [mulberry32(s, 64) for s in seeds], 'lcg32': [lcg32(s, 64) for s in seeds],
+                  'glibc': [lcg32(s, 64, 1103515245, 12345) for s in seeds], 'xorshift32': [xorshift32(s, 64) for s in seeds]}))
 `;
-    const want = JSON.parse(python(script, [JSON.stringify(SEEDS)])) as { mulberry32: number[][]; lcg32: number[][] };
+    const want = JSON.parse(python(script, [JSON.stringify(SEEDS)])) as Record<'mulberry32' | 'lcg32' | 'glibc' | 'xorshift32', number[][]>;
     SEEDS.forEach((seed, i) => {
-      const m = mulberry32(seed);
-      const l = lcg32(seed);
-      assert.deepEqual(Array.from({ length: 64 }, m), want.mulberry32[i], `mulberry32(${seed})`);
-      assert.deepEqual(Array.from({ length: 64 }, l), want.lcg32[i], `lcg32(${seed})`);
+      const draw = (next: () => number): number[] => Array.from({ length: 64 }, next);
+      assert.deepEqual(draw(mulberry32(seed)), want.mulberry32[i], `mulberry32(${seed})`);
+      assert.deepEqual(draw(lcg32(seed)), want.lcg32[i], `lcg32(${seed})`);
+      assert.deepEqual(draw(lcg32(seed, 1103515245, 12345)), want.glibc[i], `lcg32(${seed}, 1103515245, 12345)`);
+      assert.deepEqual(draw(xorshift32(seed)), want.xorshift32[i], `xorshift32(${seed})`);
     });
   });
 
