@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { inferencePackage, SERVICE_NAME } from '../src/grpc/proto.js';
+import { quantileNearestRank } from '../src/util/stats.js';
 
 export interface GrpcLoadOptions {
   /** host:port of berth's gRPC endpoint */
@@ -78,10 +79,9 @@ class CallError extends Error {
   }
 }
 
+/** Nearest-rank quantile of ascending values; 0 for none. */
 function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return 0;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i]!;
+  return sorted.length === 0 ? 0 : quantileNearestRank(sorted, q);
 }
 
 /** gRPC over node:http2 by hand: one POST per call, the message in one length-prefixed frame. */

@@ -9,20 +9,12 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, saveModel } from '../src/onnx/index.js';
+import { mulberry32 } from '../src/util/random.js';
 
 const FLOAT = 'float32';
 
-/** mulberry32: a tiny, fast, seedable PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// the benches' seeded inputs come from the one PRNG (src/util/random.ts); re-exported for them
+export { mulberry32 };
 
 /** `n` float32 values uniform in [lo, hi) from `rand`. */
 export function uniform(rand: () => number, n: number, lo: number, hi: number): Float32Array {

@@ -22,15 +22,15 @@ import { Command } from 'commander';
 import { encodeModel, makeGraph, makeModel, makeNode, makeValueInfo, type TensorProto } from '../src/onnx/index.js';
 import { DataLocation, DataType } from '../src/onnx/types.js';
 import { registerQuantize } from '../src/cli/commands/quantize.js';
+import { lcg32 } from '../src/util/random.js';
 
 const WIDTH = 4096;
 
 /** Fills `out` with deterministic pseudo-random weights (fast LCG; values in ±scale). */
 function fill(out: Float32Array, seed: number, scale: number): void {
-  let s = seed >>> 0;
+  const next = lcg32(seed);
   for (let i = 0; i < out.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
+    out[i] = ((next() / 4294967296) * 2 - 1) * scale;
   }
 }
 

@@ -30,6 +30,7 @@ import { findWrk, runWrk, writeWrkScript, type WrkResult } from './wrk.js';
 import { findH2load, grpcInferOnce, runGrpcH2load, type GrpcLoadResult } from './grpc-load.js';
 import { freePort, median, sleep } from './common.js';
 import { measureMonitoringOverhead, monitoringMarkdown, profileLine, type MonitoringOverhead } from './monitoring-overhead.js';
+import { quantileNearestRank } from '../src/util/stats.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BERTH_CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -169,10 +170,9 @@ const TIMING = argv.quick
 // helpers
 
 
+/** Nearest-rank percentile (p from 0 to 100) of ascending values; NaN for none. */
 function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
+  return quantileNearestRank(sorted, p / 100);
 }
 
 /** Busy and total jiffies of all CPUs, from /proc/stat (Linux); undefined elsewhere. */

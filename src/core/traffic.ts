@@ -11,6 +11,7 @@ import { invalidArgument } from './errors.js';
 import type { NumericArray, Tensor } from './tensor.js';
 import type { ModelSource } from './repository.js';
 import { float16ToFloat32 } from '../onnx/tensor.js';
+import { quantileNearestRank, sortedNumbers } from '../util/stats.js';
 
 export interface TrafficPolicy {
   /** the version that answers unversioned requests (all of them, less the canary's share) */
@@ -202,9 +203,7 @@ export class LatencyWindow {
   /** Nearest-rank quantile; undefined without samples. */
   quantile(q: number): number | undefined {
     if (this.filled === 0) return undefined;
-    const sorted = Array.from(this.samples.subarray(0, this.filled)).sort((a, b) => a - b);
-    const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-    return sorted[rank];
+    return quantileNearestRank(sortedNumbers(this.samples.subarray(0, this.filled)), q);
   }
 
   summary(): { p50?: number; p99?: number; samples: number } {

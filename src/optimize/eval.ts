@@ -18,6 +18,7 @@ import type { ModelProto } from '../onnx/index.js';
 import { describeCpu, detectCpuFeatures, type CpuFeatures } from '../runtime/cpu-features.js';
 import { DATASET_DATATYPES, asDatasetDatatype, fitDataset, type Dataset, type DatasetTensor, type ModelInputSpec, type TypedArray } from '../datasets/index.js';
 import { tensorDatatypeFromOrt } from '../tensor-types/datatypes.js';
+import { median, quantileNearestRank } from '../util/stats.js';
 
 /** A model file path, its serialized bytes, or a decoded model (external data already loaded). */
 export type ModelSource = string | Uint8Array | ModelProto;
@@ -113,15 +114,6 @@ export interface Predictions {
   perSample: number;
   /** all samples' outputs, row-major [samples, perSample] */
   values: Float32Array | Float64Array;
-}
-
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
-
-export function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const n = s.length;
-  if (n === 0) return Number.NaN;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 /** Per-figure medians of several measurements of the same thing. */
@@ -282,8 +274,8 @@ export class EvalModel {
       times.sort((a, b) => a - b);
       rounds.push({
         batch: size,
-        p50Ms: percentile(times, 0.5),
-        p99Ms: percentile(times, 0.99),
+        p50Ms: quantileNearestRank(times, 0.5),
+        p99Ms: quantileNearestRank(times, 0.99),
         meanMs: times.reduce((a, b) => a + b, 0) / times.length,
         throughput: (size * iterations) / (total / 1000),
         runs: iterations,

@@ -20,6 +20,11 @@ import { NAME_PATTERN } from './constants.js';
 
 const NAME = new RegExp(NAME_PATTERN);
 
+/** The model's file name inside a version (external data files keep their own names beside it). */
+export const MODEL_FILE = 'model.onnx';
+/** The alias serving follows and rollouts move. */
+export const PRODUCTION = 'production';
+
 /** `latest` always means the newest version, so it cannot be set as an alias. */
 export const RESERVED_ALIASES = new Set(['latest']);
 

@@ -1,17 +1,12 @@
 /** Models generated for the convert and prune tests: an MLP and a CNN with BatchNorm, seeded weights. */
 import { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/onnx/index.js';
 import type { ModelProto, NodeProto, TensorProto } from '../../src/onnx/index.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 /** Deterministic pseudo-random numbers (mulberry32), uniform in [-1, 1). */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const uniform = mulberry32(seed);
+  return () => uniform() * 2 - 1;
 }
 
 export function randomArray(n: number, scale: number, seed: number): Float32Array {

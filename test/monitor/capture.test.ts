@@ -16,6 +16,7 @@ import { registerCaptureCommands } from '../../src/cli/commands/capture.js';
 import { readDataset } from '../../src/datasets/index.js';
 import { hasNumpy, python, record } from './helpers-drift.js';
 import { tempDir } from '../helpers/models.js';
+import { lcg32 } from '../../src/util/random.js';
 
 const ROW = 4;
 
@@ -62,8 +63,8 @@ describe('prediction capture', () => {
 
   test('the gaps between samples are geometric: each request is taken with the rate, independently', () => {
     // skipping a geometric number of requests is the same as a coin per request: P(gap = k) = (1-p)^k p
-    let seed = 12345;
-    const random = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const next = lcg32(12345, 1103515245, 12345);
+    const random = (): number => next() / 2 ** 32;
     for (const p of [0.1, 0.5]) {
       const n = 200_000;
       const counts = new Map<number, number>();

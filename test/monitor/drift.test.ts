@@ -13,7 +13,7 @@ import { DriftMonitor, getDriftSnapshot, registerDriftMonitor } from '../../src/
 import type { DriftReport } from '../../src/monitor/drift/monitor.js';
 import { MAX_CATEGORIES, OTHER, buildProfile, compareFeature, loadProfile, profileColumn, profilePath, saveProfile } from '../../src/monitor/drift/profile.js';
 import { HIGH_DIM_ELEMENTS } from '../../src/monitor/drift/features.js';
-import { seededRandom } from '../../src/monitor/drift/stats.js';
+import { mulberry32 } from '../../src/util/random.js';
 import { testSplit, trainSplit } from '../../src/examples/digits/index.js';
 import { writeNpy } from '../../src/datasets/index.js';
 import { registerMonitorCommands } from '../../src/cli/commands/monitor.js';
@@ -137,7 +137,7 @@ describe('drift on seeded data', () => {
   });
 
   test('a new category is flagged (integer and string features, small and large windows)', async () => {
-    const random = seededRandom(3);
+    const random = mulberry32(3);
     const colours = ['red', 'green', 'blue'];
     const draw = (n: number, newShare: number): { codes: Int32Array; names: Buffer[] } => {
       const codes = new Int32Array(n);
@@ -184,7 +184,7 @@ describe('drift on seeded data', () => {
   });
 
   test('string features: awkward values are plain categories; many distinct values are lumped', () => {
-    const random = seededRandom(11);
+    const random = mulberry32(11);
     const words = ['constructor', '__proto__', 'toString', 'hasOwnProperty', ''];
     const column = (n: number): string[] => Array.from({ length: n }, () => words[Math.floor(random() * words.length)]);
     const part = column(500);
@@ -195,7 +195,7 @@ describe('drift on seeded data', () => {
     // the two-sample chi-square holds its 5% level: 400 seeded same-distribution trials
     let rejected = 0;
     for (let t = 0; t < 400; t++) {
-      const r = seededRandom(1000 + t);
+      const r = mulberry32(1000 + t);
       const draw = (n: number): string[] => Array.from({ length: n }, () => words[Math.floor(r() * words.length)]);
       if (compareFeature(profileColumn('w', draw(2000), 'BYTES'), draw(500)).drifted) rejected++;
     }
@@ -290,7 +290,7 @@ const rotate90 = (x: Float32Array, n: number, side = 8): Float32Array => {
 };
 
 const noisy = (x: Float32Array, amplitude: number, seed = 5): Float32Array => {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   return x.map((v) => Math.min(16, Math.max(0, v + Math.round((random() * 2 - 1) * amplitude))));
 };
 

@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Tensor } from '../../src/core/tensor.js';
 import type { RequestRecord } from '../../src/core/observer.js';
-import { gaussian, seededRandom } from '../../src/monitor/drift/stats.js';
+import { gaussian } from '../../src/monitor/drift/stats.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 export const PYTHON = '/usr/bin/python3';
 
@@ -22,7 +23,7 @@ export function python<T>(script: string, input: unknown): T {
 
 /** n normal draws with the given mean and sd, from a seed. */
 export function normals(seed: number, n: number, mu = 0, sd = 1): number[] {
-  const g = gaussian(seededRandom(seed));
+  const g = gaussian(mulberry32(seed));
   return Array.from({ length: n }, () => mu + sd * g());
 }
 
@@ -31,7 +32,7 @@ export function normals(seed: number, n: number, mu = 0, sd = 1): number[] {
  * optionally shifted (by `shift` σ) or scaled (sd × `scale`) on chosen features.
  */
 export function rows(seed: number, n: number, features: number, change: { shift?: number; scale?: number; on?: number[] } = {}): Float32Array {
-  const g = gaussian(seededRandom(seed));
+  const g = gaussian(mulberry32(seed));
   const out = new Float32Array(n * features);
   const on = new Set(change.on ?? []);
   for (let r = 0; r < n; r++) {

@@ -18,6 +18,7 @@ import type { ModelProto, TensorProto } from '../../src/onnx/index.js';
 import { prune } from '../../src/optimize/prune.js';
 import { cnn, mlp, randomArray } from '../convert/models.js';
 import { NO_PYTHON, onnxCheckAll } from '../convert/testdata.js';
+import { quantileAtFloorIndex, sortedNumbers } from '../../src/util/stats.js';
 
 ort.env.logLevel = 'fatal';
 
@@ -257,9 +258,9 @@ test('exclude and option errors', () => {
   assert.throws(() => prune(m, { sparsity: 0.5, structured: true, scope: 'global' }), /global.*unstructured pruning only/);
 });
 
+/** The upper median (element ⌊n/2⌋ of the sorted times). */
 function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return quantileAtFloorIndex(sortedNumbers(xs), 0.5);
 }
 
 test('50% structured pruning makes the wide MLP (512→2048→2048→1000) faster in onnxruntime', async (t) => {

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { quantileAtFloorIndex, sortedNumbers } from '../../src/util/stats.js';
 
 /** Resident memory now, bytes (Linux). */
 export function rssBytes(pid: number): number {
@@ -77,9 +78,9 @@ export function healthProber(baseUrl: string, path = '/v2/health/live', everyMs 
   };
 }
 
+/** Element ⌊p·n⌋ of the sorted values (clamped); 0 for none. */
 export function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+  return values.length === 0 ? 0 : quantileAtFloorIndex(sortedNumbers(values), p);
 }
 
 export interface RawAnswer {

@@ -13,6 +13,7 @@ import { tempDir, writeModel } from '../helpers/models.js';
 import { postBinary } from '../helpers/http.js';
 import { NO_PYTHON, python } from '../onnx/helpers.js';
 import { v2JsonTextSpec } from '../../src/http/json-encode.js';
+import { lcg32 } from '../../src/util/random.js';
 
 const IN = 16;
 const OUT = 256;
@@ -20,12 +21,11 @@ const LIMIT = 100_000;
 
 /** Deterministic pseudo-random floats spanning several orders of magnitude (model inputs: squashed into (-1, 1)). */
 function randomFloats(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
+  const next = lcg32(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const u = s / 2 ** 32;
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const u = next() / 2 ** 32;
+    const s = next();
     out[i] = Math.tanh((u - 0.5) * 10 ** ((s % 9) - 4));
   }
   return out;

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { CLI, peakRssBytes, startCliServer } from '../helpers/cli-server.js';
 import { tempDir, writeSlow } from '../helpers/models.js';
 import { healthProber, percentile } from '../security/limits-helpers.js';
+import { quantileAtFloorIndex } from '../../src/util/stats.js';
 
 /**
  * About twice the server's capacity, offered open-loop: the queue bound sheds the excess with
@@ -46,15 +47,15 @@ describe('overload at about 2x and 3x capacity', { skip: existsSync(CLI) ? false
       assert.ok(shed.length > all.length * 0.2, `expected shedding at 2x capacity: ${shed.length} of ${all.length}`);
       assert.ok(shed.every((r) => r.retryAfter === '1'));
       const sorted = ok.map((r) => r.ms).sort((a, b) => a - b);
-      const p99 = sorted[Math.floor(sorted.length * 0.99)]!;
+      const p99 = quantileAtFloorIndex(sorted, 0.99);
       const shedSorted = shed.map((r) => r.ms).sort((a, b) => a - b);
-      console.log(`# accepted p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} p90 ${sorted[Math.floor(sorted.length * 0.9)]?.toFixed(0)}; shed p50 ${shedSorted[Math.floor(shedSorted.length / 2)]?.toFixed(0)} p99 ${shedSorted[Math.floor(shedSorted.length * 0.99)]?.toFixed(0)}`);
+      console.log(`# accepted p50 ${quantileAtFloorIndex(sorted, 0.5).toFixed(0)} p90 ${quantileAtFloorIndex(sorted, 0.9).toFixed(0)}; shed p50 ${quantileAtFloorIndex(shedSorted, 0.5).toFixed(0)} p99 ${quantileAtFloorIndex(shedSorted, 0.99).toFixed(0)}`);
       const serviceMs = 1000 / capacity;
       // An accepted request waits behind at most QUEUE others. Unbounded queueing would instead
       // grow to seconds (4 s at 2x leaves 4 s of backlog); the slack covers a noisy, shared machine.
       // Shed answers measure the transport delay alone (no queueing), so accepted requests may
       // take that plus the bounded queue's wait.
-      const shedP99 = shed.map((r) => r.ms).sort((a, b) => a - b)[Math.floor(shed.length * 0.99)] ?? 0;
+      const shedP99 = quantileAtFloorIndex(shedSorted, 0.99);
       const bound = Math.max((QUEUE + 2) * serviceMs * 4, 1000) + shedP99;
       assert.ok(p99 < bound, `p99 ${p99.toFixed(0)} ms over bound ${bound.toFixed(0)} ms (capacity ${capacity.toFixed(0)} req/s)`);
       const rssPeak = peakRssBytes(server.child.pid!) ?? 0;

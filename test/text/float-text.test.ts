@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { bfloat16, bfloat16Text, float16, float16Text, float32Decimal, float32Text } from '../../src/text/float-text.js';
 import { JsonTextWriter, ResponseTooLargeError, writeTensorJson } from '../../src/text/tensor-json.js';
 import { NO_PYTHON, python } from '../onnx/helpers.js';
+import { xorshift32 } from '../../src/util/random.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -17,15 +18,8 @@ const bitsOf = (x: number): number => {
 
 /** xorshift32: a fixed, reproducible stream of bit patterns. */
 function* patterns(count: number, seed = 0x9e3779b9): Generator<number> {
-  let s = seed >>> 0;
-  for (let i = 0; i < count; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    yield s;
-  }
+  const next = xorshift32(seed);
+  for (let i = 0; i < count; i++) yield next();
 }
 
 /** Significant digits of a number's text (no sign, point, exponent or leading/trailing zeros). */

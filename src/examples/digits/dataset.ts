@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { mulberry32 } from '../../util/random.js';
 
 export const FEATURES = 64;
 export const CLASSES = 10;
@@ -73,18 +74,6 @@ let cached: Digits | undefined;
 export function loadDigits(): Digits {
   cached ??= parseDigitsCsv(readFileSync(digitsCsvPath()));
   return cached;
-}
-
-/** mulberry32: a tiny seeded PRNG, so splits and initial weights are the same on every run. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Fisher–Yates in place. */

@@ -4,7 +4,8 @@
  * and no download. Everything random comes from one seed, and the arithmetic runs in a fixed
  * order, so the same seed gives bit-identical weights on every run.
  */
-import { CLASSES, FEATURES, PIXEL_MAX, mulberry32, shuffle, type Digits } from './dataset.js';
+import { mulberry32 } from '../../util/random.js';
+import { CLASSES, FEATURES, PIXEL_MAX, shuffle, type Digits } from './dataset.js';
 
 /**
  * Weights laid out the way ONNX's MatMul wants them: `w1` is [inputs, hidden] row-major,

@@ -14,7 +14,8 @@
  */
 import type { Datatype, NumericArray, Tensor } from '../../core/tensor.js';
 import { float16ToFloat32 } from '../../onnx/tensor.js';
-import { gaussian, seededRandom } from './stats.js';
+import { mulberry32 } from '../../util/random.js';
+import { gaussian } from './stats.js';
 
 export const HIGH_DIM_ELEMENTS = 64;
 export const PROJECTION_DIMS = 8;
@@ -72,7 +73,7 @@ const projections = new Map<number, Float64Array>();
 function projectionMatrix(n: number): Float64Array {
   let m = projections.get(n);
   if (!m) {
-    const draw = gaussian(seededRandom(PROJECTION_SEED ^ n));
+    const draw = gaussian(mulberry32(PROJECTION_SEED ^ n));
     const scale = 1 / Math.sqrt(n);
     m = new Float64Array(PROJECTION_DIMS * n);
     for (let i = 0; i < m.length; i++) m[i] = draw() * scale;

@@ -16,10 +16,11 @@ import type { Datatype } from '../../core/tensor.js';
 import type { Column, TensorLayout } from './features.js';
 import { appendSamples, emptyColumns, featureNames, isIntegerType, layoutFor } from './features.js';
 import {
-  chiSquareHomogeneity, histogramSorted, mean, jensenShannon, ksTwoSample, psi, psiBand, quantileSorted, sortedFinite,
+  chiSquareHomogeneity, histogramSorted, mean, jensenShannon, ksTwoSample, psi, psiBand, sortedFinite,
   sturgesEdges, toShares, wassersteinNormed, zTestProportions,
 } from './stats.js';
 import type { PsiBand } from './stats.js';
+import { quantileLinear } from '../../util/stats.js';
 
 export const PROFILE_FORMAT = 'berth.drift-profile/1';
 export const MAX_SAMPLE = 2000;
@@ -106,7 +107,7 @@ export function profileColumn(name: string, column: Column, datatype: Datatype |
   profile.std = Math.sqrt(ss / n);
   profile.min = sorted[0];
   profile.max = sorted[n - 1];
-  profile.quantiles = Object.fromEntries(QUANTILES.map((q) => [String(q), quantileSorted(sorted, q)]));
+  profile.quantiles = Object.fromEntries(QUANTILES.map((q) => [String(q), quantileLinear(sorted, q)]));
   const edges = sturgesEdges(sorted[0], sorted[n - 1], n);
   profile.histogram = { edges, counts: histogramSorted(sorted, edges) };
   profile.sample = thin(sorted);

@@ -44,16 +44,6 @@ export function std(values: ArrayLike<number>): number {
   return Math.sqrt(s / n);
 }
 
-/** numpy.quantile(values, q) with the default 'linear' method, on sorted values. */
-export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
-  const n = sorted.length;
-  if (n === 0) return Number.NaN;
-  const pos = (n - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, n - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-}
-
 /** Index of the first element > x (upper bound) in a sorted array. */
 function upperBound(sorted: ArrayLike<number>, x: number): number {
   let lo = 0;
@@ -371,19 +361,7 @@ export function zTestProportions(x1: number, n1: number, x2: number, n2: number)
   return { statistic: z, pValue: Math.min(1, 2 * normalSf(Math.abs(z))) };
 }
 
-// --- seeded randomness (for projections and tests) ---------------------------------------------
-
-/** A small seeded PRNG (32-bit state, "mulberry32" mixing), uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// --- normal draws (for projections and tests; seeded uniform sources: util/random.ts) ----------
 
 /** Standard normal draws from a uniform source (Box–Muller). */
 export function gaussian(random: () => number): () => number {
