@@ -21,7 +21,7 @@ export const DEFAULTS = {
     maxConnections: 4096,
   },
   grpc: { port: 8001 },
-  models: { instances: 1, maxBatchSize: 32, maxQueueDelayUs: 1000, maxQueue: 1024 },
+  models: { instances: 1, maxBatchSize: 32, maxQueueDelayUs: 1000, maxQueueSize: 1024 },
   modelControl: { pollSecs: 15 },
   registry: { pollSecs: 2 },
   monitoring: { captureRate: 0, captureMaxMb: 256, driftWindow: 500, driftWindowSecs: 3600, driftReferenceSize: 1000, driftMaxSamplesPerSec: 200, accuracyWindow: 1000 },

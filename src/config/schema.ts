@@ -101,7 +101,7 @@ const models = z.strictObject({
     defaultText: 'every size from half of --max-batch-size up',
     list: 'comma',
   }),
-  maxQueueSize: flag(int(0).default(DEFAULTS.models.maxQueue), { flag: '--max-queue <n>', help: 'queued requests per model version before 503; 0 = unbounded' }),
+  maxQueueSize: flag(int(0).default(DEFAULTS.models.maxQueueSize), { flag: '--max-queue <n>', help: 'queued requests per model version before 503; 0 = unbounded' }),
   intraOpThreads: flag(int(1).optional(), { flag: '--intra-op-threads <n>', help: 'onnxruntime threads per instance', defaultText: 'onnxruntime decides' }),
 });
 

@@ -10,7 +10,6 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { BerthError, invalidArgument, notFound } from '../core/errors.js';
 import { datatypeFromOnnx } from '../core/tensor.js';
@@ -31,6 +30,7 @@ import {
   KEY_SCOPES, type AuditEntry, type FileEntry, type FsckReport, type KeyInfo, type KeyScope, type ModelRecord, type Rollout,
   type TensorSignature, type VersionRecord,
 } from './types.js';
+import { berthHome, catalogUrlFromEnv } from '../config/defaults.js';
 
 export const MODEL_FILE = 'model.onnx';
 export const PRODUCTION = 'production';
@@ -76,8 +76,9 @@ export interface FsckOptions {
   graceSeconds?: number;
 }
 
+/** $BERTH_HOME, else ~/.berth (config/defaults.ts reads the variable, for every command alike). */
 export function defaultHome(): string {
-  return process.env.BERTH_HOME || join(homedir(), '.berth');
+  return berthHome();
 }
 
 async function openCatalog(home: string, url: string | undefined): Promise<Catalog> {
@@ -187,7 +188,7 @@ export class Registry {
     const blobs = new BlobStore(home);
     await blobs.init();
     await mkdir(join(home, 'materialized'), { recursive: true });
-    const catalog = opts.catalog ?? (await openCatalog(home, opts.catalogUrl ?? (process.env.BERTH_CATALOG_URL || undefined)));
+    const catalog = opts.catalog ?? (await openCatalog(home, opts.catalogUrl ?? catalogUrlFromEnv()));
     return new Registry(home, catalog);
   }
 

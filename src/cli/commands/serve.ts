@@ -6,12 +6,8 @@
 import type { Command } from 'commander';
 import { createServerLogger } from '../../http/auth.js';
 import { startServer } from '../../server.js';
-import { berthHome } from '../../config/defaults.js';
 import { loadConfig } from '../../config/load.js';
 import { addConfigOptions, configFromFlags, helpText, pathsLeaf } from '../config-flags.js';
-
-/** The berth home ($BERTH_HOME, else ~/.berth); kept here for the commands that import it from serve. */
-export { berthHome };
 
 export function registerServe(program: Command): void {
   const command = program
