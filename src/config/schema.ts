@@ -52,11 +52,13 @@ function parsedBy<T>(parse: (value: string) => T) {
 }
 
 const commaList = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v.join(',') : v));
-const restrictedApi = z.union([
-  z.string().transform(parsedBy(parseRestrictedApi)),
-  // library callers may pass what parseRestrictedApi returned (its digest is the secret's hash)
-  z.custom<RestrictedApi>((v) => typeof v === 'object' && v !== null && Buffer.isBuffer((v as RestrictedApi).digest), 'expected CATEGORY[,CATEGORY...]:HEADER=VALUE'),
-]);
+const restrictedApi = z
+  .union([
+    z.string(),
+    // library callers may pass what parseRestrictedApi returned (its digest is the secret's hash)
+    z.custom<RestrictedApi>((v) => typeof v === 'object' && v !== null && Buffer.isBuffer((v as RestrictedApi).digest), 'expected CATEGORY[,CATEGORY...]:HEADER=VALUE'),
+  ])
+  .transform((v, ctx) => (typeof v === 'string' ? parsedBy(parseRestrictedApi)(v, ctx) : v));
 
 const http = z.strictObject({
   host: flag(z.string().min(1).default(DEFAULTS.http.host), { flag: '--host <host>', help: 'address to listen on (HTTP and gRPC)' }),
