@@ -38,11 +38,12 @@ async function main(): Promise<void> {
 
   const server = await startServer({
     paths: [],
-    port: 0,
-    grpcPort: null,
+    http: { port: 0 },
+    grpc: { enabled: false },
     registry: { instance: reg.registry, pollSecs: 0.5 },
     history: { intervalSecs: 2 },
-    monitoring: { home: join(dir, 'monitor'), driftWindow: 150, driftReferenceSize: 300 },
+    home: join(dir, 'monitor'),
+    monitoring: { driftWindow: 150, driftReferenceSize: 300 },
   });
   const browser = await launchChromium();
   try {

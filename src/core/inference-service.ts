@@ -19,6 +19,7 @@ import { configView, statisticsView } from './triton-views.js';
 import type { RolloutStats, TrafficPolicy } from './traffic.js';
 import { ModelTraffic, chooseVersion, cloneTensors, compareOutputs, validatePolicy } from './traffic.js';
 import type { RequestedOutput } from './types.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 /** Identifies a model file's content cheaply (size + mtime), to notice changed files on reload. */
 function fileFingerprint(path: string): string {
@@ -320,7 +321,7 @@ export class InferenceService {
     validatePolicy(clean);
     const current = this.traffic.get(name);
     if (current && JSON.stringify(current.policy) === JSON.stringify(clean)) return;
-    this.traffic.set(name, new ModelTraffic(name, clean, this.options.maxShadowInFlight ?? 128));
+    this.traffic.set(name, new ModelTraffic(name, clean, this.options.maxShadowInFlight ?? DEFAULTS.maxShadowInFlight));
     this.options.log?.info({ model: name, policy: clean }, `model '${name}' traffic: production ${clean.production}${clean.canary ? `, canary ${clean.canary.version} at ${clean.canary.percent}%` : ''}${clean.shadow ? `, shadow ${clean.shadow}` : ''}`);
   }
 

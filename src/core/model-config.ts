@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { invalidArgument } from './errors.js';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from './json-depth.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 export type VersionPolicy =
   | { kind: 'latest'; numVersions: number }
@@ -38,10 +39,7 @@ export interface ModelConfig {
 }
 
 export const DEFAULT_CONFIG: ModelConfig = {
-  maxBatchSize: 32,
-  maxQueueDelayUs: 1000,
-  maxQueueSize: 1024,
-  instances: 1,
+  ...DEFAULTS.models,
   defaultPriorityLevel: Number.MAX_SAFE_INTEGER,
   versionPolicy: { kind: 'latest', numVersions: 1 },
 };

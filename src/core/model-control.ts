@@ -10,6 +10,7 @@ import type { ModelSource } from './repository.js';
 import { discoverModels } from './repository.js';
 import { statSync } from 'node:fs';
 import { checkOverrideLimits } from './model-config.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 export type ModelControlMode = 'none' | 'explicit' | 'poll';
 
@@ -120,7 +121,7 @@ export class ModelControl {
   }
 
   private schedulePoll(): void {
-    const secs = this.options.pollSecs ?? 15;
+    const secs = this.options.pollSecs ?? DEFAULTS.modelControl.pollSecs;
     this.timer = setTimeout(() => {
       this.polling = this.pollOnce().finally(() => {
         this.polling = undefined;

@@ -25,9 +25,10 @@ import type { GRPCInferenceServiceHandlers } from './generated/inference/GRPCInf
 import type { ModelConfig } from './generated/inference/ModelConfig.js';
 import type { ModelRepositoryParameter__Output } from './generated/inference/ModelRepositoryParameter.js';
 import type { ModelStreamInferResponse } from './generated/inference/ModelStreamInferResponse.js';
+import { DEFAULT_BODY_LIMIT_BYTES } from '../config/defaults.js';
 
-/** Default send and receive limit: 64 MiB, the same as the HTTP body limit (Triton's too). */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Default send and receive limit: the HTTP body limit's default, 64 MiB (Triton's too). */
+export const DEFAULT_MAX_MESSAGE_BYTES = DEFAULT_BODY_LIMIT_BYTES;
 /** How long close() waits for calls in progress before cutting connections. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 

@@ -11,9 +11,10 @@ import { elementCount } from '../core/tensor.js';
 import type { InferRequest, JsonTextSpec } from '../core/types.js';
 import { JsonTextWriter, ResponseTooLargeError, estimateBytes, writeTensorJson } from '../text/tensor-json.js';
 import type { JsonElements } from '../text/tensor-json.js';
+import { DEFAULT_RESPONSE_LIMIT_BYTES } from '../config/defaults.js';
 
 /** Default bound on one JSON answer (--max-response-mb), the same as the request body limit. */
-export const DEFAULT_RESPONSE_LIMIT = 64 * 1024 * 1024;
+export const DEFAULT_RESPONSE_LIMIT = DEFAULT_RESPONSE_LIMIT_BYTES;
 
 /** Whether an output goes binary: its own `binary_data` parameter, else the request's `binary_data_output`. */
 export function wantsBinary(request: InferRequest, output: string): boolean {

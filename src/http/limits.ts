@@ -1,8 +1,9 @@
 /**
- * The HTTP front end's resource limits and their defaults, in one place (docs/serving.md,
- * "Limits and timeouts", lists the same values and the flags that set them).
+ * The HTTP front end's resource limits and how their defaults are worked out (the values are in
+ * config/defaults.ts; docs/configuration.md lists them with the flags that set them).
  */
 import { readFileSync } from 'node:fs';
+import { DEFAULTS, DEFAULT_BODY_LIMIT_BYTES } from '../config/defaults.js';
 
 export interface HttpLimits {
   /** largest request body after Content-Encoding is undone, bytes; the wire size is bounded by it too */
@@ -22,12 +23,13 @@ export interface HttpLimits {
   maxConnections: number;
 }
 
-export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
-export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
-/** Longer than the 60 s idle timeout of common load balancers, so that they close first (fastify's default). */
-export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000;
-export const DEFAULT_MAX_CONNECTIONS = 4096;
+// The values live in config/defaults.ts with the rest of the server configuration; these are
+// the units this module works in, for buildHttpApp() used on its own (tests, embedding).
+export const DEFAULT_BODY_LIMIT = DEFAULT_BODY_LIMIT_BYTES;
+export const DEFAULT_HEADERS_TIMEOUT_MS = DEFAULTS.http.headersTimeoutSecs * 1000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = DEFAULTS.http.requestTimeoutSecs * 1000;
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = DEFAULTS.http.keepAliveTimeoutSecs * 1000;
+export const DEFAULT_MAX_CONNECTIONS = DEFAULTS.http.maxConnections;
 
 /** Four bodies at the limit, at least 256 MiB: a few large requests proceed together, a flood of them does not. */
 export function defaultInflightBytes(bodyLimit: number): number {

@@ -11,6 +11,7 @@
  *   refused. Clients that are not browsers (curl, tritonclient) send no Origin and pass.
  */
 import { isIP } from 'node:net';
+import { DEFAULTS } from '../config/defaults.js';
 
 /** `*`, a host name (any port), `*.suffix` (any subdomain), or an IP literal (`::1` or `[::1]`). */
 export type HostPattern = string;
@@ -29,7 +30,7 @@ const LOOPBACK_BINDS = new Set(['127.0.0.1', '::1', 'localhost', '[::1]']);
 
 /** berth's default: loopback names and IP literals when it listens on loopback, any host otherwise. */
 export function defaultAllowedHosts(bindHost: string | undefined): HostPattern[] | undefined {
-  const host = (bindHost ?? '127.0.0.1').toLowerCase();
+  const host = (bindHost ?? DEFAULTS.http.host).toLowerCase();
   if (!LOOPBACK_BINDS.has(host) && !host.startsWith('127.')) return undefined;
   return ['localhost', '*.localhost', ANY_IP];
 }

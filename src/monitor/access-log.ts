@@ -20,6 +20,7 @@ import type { ErrorCode } from '../core/errors.js';
 import type { InferenceObserver, RequestRecord } from '../core/observer.js';
 import { GRPC_STATUS, HTTP_STATUS } from '../core/status-codes.js';
 import { cachedQuote, quote } from './json-text.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 export interface AccessLogOptions {
   /** share of successful requests logged, 0..1 (default 1: all); failures are always logged */
@@ -201,7 +202,7 @@ process.once('exit', () => {
 });
 
 /** The access log observer: `service.addObserver(new AccessLog(logger, { sampleRate }))`. */
-export const DEFAULT_MAX_LINES_PER_SEC = 1000;
+export const DEFAULT_MAX_LINES_PER_SEC = DEFAULTS.logging.accessLogMaxPerSec;
 
 export class AccessLog implements InferenceObserver {
   private readonly log: Logger;
@@ -217,7 +218,7 @@ export class AccessLog implements InferenceObserver {
   private writtenThisSecond = 0;
 
   constructor(logger: Logger, private readonly options: AccessLogOptions = {}) {
-    const rate = options.sampleRate ?? 1;
+    const rate = options.sampleRate ?? DEFAULTS.logging.accessLogSample;
     if (!(rate >= 0 && rate <= 1)) throw new RangeError(`access log sample rate must be between 0 and 1, got ${rate}`);
     this.sampleRate = rate;
     this.probability = rate;

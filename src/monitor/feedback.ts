@@ -12,6 +12,7 @@
  */
 import type { RequestRecord } from '../core/observer.js';
 import type { Tensor } from '../core/tensor.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 export interface FeedbackOptions {
   /** predictions remembered for the join (default 100 000) */
@@ -231,7 +232,7 @@ export class FeedbackTracker {
 
   constructor(private readonly options: FeedbackOptions = {}) {
     this.indexSize = options.indexSize ?? 100_000;
-    this.window = options.window ?? 1000;
+    this.window = options.window ?? DEFAULTS.monitoring.accuracyWindow;
     this.bucketMs = (options.bucketSecs ?? 60) * 1000;
     this.maxBuckets = options.maxBuckets ?? 1440;
     const n = this.indexSize;

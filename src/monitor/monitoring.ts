@@ -23,6 +23,7 @@ import { AlertManager } from './alerts/manager.js';
 import { RequestWindow } from './alerts/request-window.js';
 import { loadAlertsFile, parseAlertsConfig } from './alerts/rules.js';
 import type { AlertsConfig } from './alerts/rules.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 export interface MonitoringOptions {
   /** BERTH_HOME: capture under HOME/monitor/capture, profiles under HOME/monitor/profiles */
@@ -104,7 +105,7 @@ export async function startMonitoring(service: InferenceService, options: Monito
     },
   });
   const capture = options.captureRate && options.captureRate > 0
-    ? new CaptureStore({ dir: captureDir(options.home), rate: options.captureRate, maxBytes: Math.round((options.captureMaxMb ?? 256) * 1024 * 1024), log })
+    ? new CaptureStore({ dir: captureDir(options.home), rate: options.captureRate, maxBytes: Math.round((options.captureMaxMb ?? DEFAULTS.monitoring.captureMaxMb) * 1024 * 1024), log })
     : undefined;
   const drift = options.driftWindow === 0
     ? undefined

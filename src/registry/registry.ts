@@ -8,7 +8,6 @@
  * aliases.ts, rollouts.ts, keys.ts (API keys), fsck.ts.
  */
 import { mkdir } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { invalidArgument, notFound } from '../core/errors.js';
 import { setAlias, deleteAlias } from './aliases.js';
@@ -24,6 +23,7 @@ import { pushVersion, type PushMeta } from './push.js';
 import { abortRollout, promote, rollback, startRollout, type RolloutSpec } from './rollouts.js';
 import { SqliteCatalog } from './sqlite-catalog.js';
 import type { AuditEntry, FsckReport, KeyInfo, KeyScope, ModelRecord, Rollout, VersionRecord } from './types.js';
+import { berthHome, catalogUrlFromEnv } from '../config/defaults.js';
 
 export { MODEL_FILE, PRODUCTION } from './names.js';
 export type { PushMeta, PushPhase } from './push.js';
@@ -39,8 +39,9 @@ export interface OpenOptions {
   catalog?: Catalog;
 }
 
+/** $BERTH_HOME, else ~/.berth (config/defaults.ts reads the variable, for every command alike). */
 export function defaultHome(): string {
-  return process.env.BERTH_HOME || join(homedir(), '.berth');
+  return berthHome();
 }
 
 async function openCatalog(home: string, url: string | undefined): Promise<Catalog> {
@@ -71,7 +72,7 @@ export class Registry {
     const blobs = new BlobStore(home);
     await blobs.init();
     await mkdir(join(home, 'materialized'), { recursive: true });
-    const catalog = opts.catalog ?? (await openCatalog(home, opts.catalogUrl ?? (process.env.BERTH_CATALOG_URL || undefined)));
+    const catalog = opts.catalog ?? (await openCatalog(home, opts.catalogUrl ?? catalogUrlFromEnv()));
     return new Registry(home, catalog);
   }
 

@@ -11,6 +11,7 @@ import type { TrafficPolicy } from '../core/traffic.js';
 import { applyTraffic, policyVersions } from '../core/traffic.js';
 import { Registry } from '../registry/registry.js';
 import type { ModelRecord, RegistryApi, Rollout } from './registry-api.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 export const PRODUCTION_ALIAS = 'production';
 
@@ -85,7 +86,7 @@ export class RegistrySync {
 
   private schedule(): void {
     if (this.stopped) return;
-    const ms = Math.max(50, (this.options.pollSecs ?? 2) * 1000);
+    const ms = Math.max(50, (this.options.pollSecs ?? DEFAULTS.registry.pollSecs) * 1000);
     this.timer = setTimeout(() => {
       void this.poll().finally(() => this.schedule());
     }, ms);

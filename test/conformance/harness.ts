@@ -460,8 +460,10 @@ const CHILD = `(async () => {
   const { startServer } = await import(process.env.BERTH_SERVER_MODULE);
   const server = await startServer({
     paths: JSON.parse(process.env.BERTH_PATHS),
-    port: 0,
-    defaults: JSON.parse(process.env.BERTH_DEFAULTS),
+    http: { port: 0 },
+    models: JSON.parse(process.env.BERTH_DEFAULTS),
+    grpc: { enabled: false },
+    monitoring: { enabled: false },
   });
   process.stdout.write(JSON.stringify({ url: server.url }) + '\\n');
   process.stdin.on('end', () => server.close().then(() => process.exit(0), () => process.exit(1)));

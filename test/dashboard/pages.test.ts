@@ -34,8 +34,8 @@ describe('dashboard in Chromium: a server without a registry', { skip }, () => {
     const dir = tempDir('berth-dashboard-pages-');
     await ensureDigitsModel(dir);
     [server, empty, browser] = await Promise.all([
-      startServer({ paths: [join(dir, 'digits')], port: 0, grpcPort: null, history: { intervalSecs: 0.5 }, monitoring: { home: join(dir, 'home'), driftWindow: 60, driftReferenceSize: 120 } }),
-      startServer({ paths: [], port: 0, grpcPort: null }),
+      startServer({ paths: [join(dir, 'digits')], http: { port: 0 }, grpc: { enabled: false }, history: { intervalSecs: 0.5 }, home: join(dir, 'home'), monitoring: { driftWindow: 60, driftReferenceSize: 120 } }),
+      startServer({ paths: [], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } }),
       launchChromium(),
     ]);
     // traffic over a few history intervals, drifted at the end, with some ground truth

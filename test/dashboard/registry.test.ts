@@ -37,7 +37,7 @@ describe('dashboard in Chromium: serve --registry with a canary', { skip }, () =
     const dir = tempDir('berth-dashboard-registry-');
     reg = await digitsRegistry(dir, { canaryPercent: 30 });
     [server, browser] = await Promise.all([
-      startServer({ paths: [], port: 0, grpcPort: null, registry: { instance: reg.registry, pollSecs: 0.2 }, history: { intervalSecs: 0.5 }, monitoring: { home: join(dir, 'monitor-home') } }),
+      startServer({ paths: [], http: { port: 0 }, grpc: { enabled: false }, registry: { instance: reg.registry, pollSecs: 0.2 }, history: { intervalSecs: 0.5 }, home: join(dir, 'monitor-home'), monitoring: {} }),
       launchChromium(),
     ]);
     for (let round = 0; round < 3; round++) {

@@ -35,7 +35,7 @@ describe('dashboard routes (no registry)', () => {
   before(async () => {
     const dir = tempDir('berth-dashboard-routes-');
     modelPath = (await ensureDigitsModel(dir)).modelPath;
-    server = await startServer({ paths: [join(dir, 'digits')], port: 0, grpcPort: null, history: { intervalSecs: 0.2 } });
+    server = await startServer({ paths: [join(dir, 'digits')], http: { port: 0 }, grpc: { enabled: false }, history: { intervalSecs: 0.2 }, monitoring: { enabled: false } });
   });
   after(() => server.close());
 
@@ -125,9 +125,9 @@ describe('dashboard routes: --no-dashboard, and a server with API keys', () => {
   before(async () => {
     const dir = tempDir('berth-dashboard-keys-');
     await ensureDigitsModel(dir);
-    plain = await startServer({ paths: [join(dir, 'digits')], port: 0, grpcPort: null, dashboard: false });
+    plain = await startServer({ paths: [join(dir, 'digits')], http: { port: 0 }, grpc: { enabled: false }, dashboard: false, monitoring: { enabled: false } });
     reg = await digitsRegistry(dir);
-    guarded = await startServer({ paths: [], port: 0, grpcPort: null, registry: { instance: reg.registry, pollSecs: 0.2 }, requireAuth: true });
+    guarded = await startServer({ paths: [], http: { port: 0 }, grpc: { enabled: false }, registry: { instance: reg.registry, pollSecs: 0.2 }, requireAuth: true, monitoring: { enabled: false } });
   });
   after(async () => {
     await plain.close();

@@ -91,7 +91,7 @@ describe('gRPC front end', () => {
     await writeIdentityAll(repo, 'identity');
     await writeIdentityTyped(repo, 'identity_typed');
     await writeSlow(repo, 'slow', 24, { max_batch_size: 4096, dynamic_batching: { max_queue_delay_microseconds: 0, default_queue_policy: { max_queue_size: 2 } } });
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
     grpcServer = await startGrpcServer({ service: server.service, control: server.control, host: '127.0.0.1', port: 0 });
     client = connect(grpcServer.port);
   });
@@ -555,7 +555,7 @@ describe('gRPC model repository, explicit mode', () => {
     await writeAffine(repo, 'affine');
     await writeAffine(repo, 'later');
     writeCorrupt(repo, 'corrupt');
-    server = await startServer({ paths: [repo], port: 0, modelControl: { mode: 'explicit', startupModels: ['affine'] } });
+    server = await startServer({ paths: [repo], http: { port: 0 }, modelControl: { mode: 'explicit', startupModels: ['affine'] }, grpc: { enabled: false }, monitoring: { enabled: false } });
     grpcServer = await startGrpcServer({ service: server.service, control: server.control, host: '127.0.0.1', port: 0 });
     client = connect(grpcServer.port);
   });

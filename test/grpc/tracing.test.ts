@@ -54,7 +54,7 @@ describe('gRPC traces', () => {
   before(async () => {
     const repo = tempDir();
     await writeAffine(repo, 'affine', 1, { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 2000 } });
-    server = await startServer({ paths: [repo], port: 0, tracing: { exporters: [exporter] } });
+    server = await startServer({ paths: [repo], http: { port: 0 }, tracing: { exporters: [exporter] }, grpc: { enabled: false }, monitoring: { enabled: false } });
     grpcServer = await startGrpcServer({ service: server.service, host: '127.0.0.1', port: 0, tracing: server.tracing });
     client = connect(grpcServer.port);
   });

@@ -72,8 +72,10 @@ describe('monitoring end to end (digits example)', () => {
     await ensureDigitsModel(models);
     server = await startServer({
       paths: [join(models, 'digits')],
-      port: 0,
-      monitoring: { home, captureRate: 1, accuracyWindow: 100, driftWindow: 100, driftReferenceSize: 100, driftMaxSamplesPerSec: 0, alerts: rules },
+      http: { port: 0 },
+      home,
+      monitoring: { captureRate: 1, accuracyWindow: 100, driftWindow: 100, driftReferenceSize: 100, driftMaxSamplesPerSec: 0, alerts: rules },
+      grpc: { enabled: false },
     });
     url = server.url;
   });

@@ -138,7 +138,7 @@ describe('feedback over HTTP (capture off: the join does not need it)', () => {
   before(async () => {
     const repo = tempDir();
     await writeAffine(repo, 'affine', 1);
-    server = await startServer({ paths: [repo], port: 0, monitoring: { home: tempDir('berth-home-'), captureRate: 0, accuracyWindow: 100, driftWindow: 0 } });
+    server = await startServer({ paths: [repo], http: { port: 0 }, home: tempDir('berth-home-'), monitoring: { captureRate: 0, accuracyWindow: 100, driftWindow: 0 }, grpc: { enabled: false } });
     url = server.url;
   });
   after(() => server.close());

@@ -40,7 +40,7 @@ describe('access log lines', () => {
     repo = tempDir();
     await writeAffine(repo, 'affine', 1);
     log = capture('info');
-    server = await startServer({ paths: [repo], port: 0, logger: log.logger, accessLog: { sampleRate: 1 } });
+    server = await startServer({ paths: [repo], http: { port: 0 }, logger: log.logger, accessLog: { sampleRate: 1 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server.close());
 
@@ -97,7 +97,7 @@ describe('access log lines', () => {
 
   test('sampling: successes are sampled, failures always logged', async () => {
     const sampled = capture('info');
-    const s = await startServer({ paths: [repo], port: 0, logger: sampled.logger, accessLog: { sampleRate: 0.3 } });
+    const s = await startServer({ paths: [repo], http: { port: 0 }, logger: sampled.logger, accessLog: { sampleRate: 0.3 }, grpc: { enabled: false }, monitoring: { enabled: false } });
     try {
       const n = 300;
       for (let i = 0; i < n; i += 30) {
@@ -117,9 +117,9 @@ describe('access log lines', () => {
 
   test('sample rate 0 logs failures only; accessLog: false logs nothing', async () => {
     const none = capture('info');
-    const s = await startServer({ paths: [repo], port: 0, logger: none.logger, accessLog: { sampleRate: 0 } });
+    const s = await startServer({ paths: [repo], http: { port: 0 }, logger: none.logger, accessLog: { sampleRate: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
     const off = capture('info');
-    const t = await startServer({ paths: [repo], port: 0, logger: off.logger, accessLog: false });
+    const t = await startServer({ paths: [repo], http: { port: 0 }, logger: off.logger, accessLog: { enabled: false }, grpc: { enabled: false }, monitoring: { enabled: false } });
     try {
       for (const server of [s, t]) {
         for (let i = 0; i < 5; i++) await postJson(`${server.url}/v2/models/affine/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });

@@ -40,7 +40,7 @@ describe('metrics at GET /metrics', () => {
     const repo = tempDir();
     await writeAffine(repo, 'affine', 1, { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 2000 } });
     await writeSlow(repo, 'slow', 24, { max_batch_size: 4096, dynamic_batching: { max_queue_delay_microseconds: 0, default_queue_policy: { max_queue_size: 1 } } });
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server.close());
 
@@ -169,7 +169,7 @@ describe('metrics switched off', () => {
   test('metrics: false serves no /metrics', async () => {
     const repo = tempDir();
     await writeAffine(repo);
-    const server = await startServer({ paths: [repo], port: 0, metrics: false });
+    const server = await startServer({ paths: [repo], http: { port: 0 }, metrics: false, grpc: { enabled: false }, monitoring: { enabled: false } });
     try {
       assert.equal((await fetch(`${server.url}/metrics`)).status, 404);
       assert.equal(server.metrics, undefined);

@@ -46,7 +46,7 @@ describe('Prometheus', () => {
     const repo = tempDir();
     await writeAffine(repo, 'affine', 1, { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 500 } });
     await writeAffine(repo, 'other', 1);
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server.close());
 

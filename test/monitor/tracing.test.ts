@@ -83,7 +83,7 @@ describe('tracing with OTLP/HTTP from the OTEL_* variables', () => {
     process.env.OTEL_BSP_SCHEDULE_DELAY = '50';
     const repo = tempDir();
     await writeAffine(repo, 'affine', 1, { max_batch_size: 8, dynamic_batching: { max_queue_delay_microseconds: 3000 } });
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(async () => {
     await server.close();
@@ -193,7 +193,7 @@ describe('tracing switched on and off', () => {
     delete process.env.OTEL_TRACES_EXPORTER;
     const repo = tempDir();
     await writeAffine(repo);
-    const server = await startServer({ paths: [repo], port: 0 });
+    const server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
     try {
       assert.equal(server.tracing, undefined);
       const answer = await postJson(`${server.url}/v2/models/affine/infer`, row, { 'content-type': 'application/json', traceparent: `00-${TRACE_ID}-${PARENT_ID}-01` });

@@ -61,7 +61,7 @@ describe('berth serve: the warning at load', () => {
     else process.env.BERTH_CPU_FEATURES = features;
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } });
-    const server = await startServer({ paths: [join(dir, 'full.onnx'), join(dir, 'seven.onnx')], port: 0, logger: pino({ level: 'info' }, sink) });
+    const server = await startServer({ paths: [join(dir, 'full.onnx'), join(dir, 'seven.onnx')], http: { port: 0 }, logger: pino({ level: 'info' }, sink), grpc: { enabled: false }, monitoring: { enabled: false } });
     await server.close();
     return lines.filter((l) => /full-range int8 weights/.test(String(l.msg)));
   }

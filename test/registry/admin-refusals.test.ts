@@ -25,7 +25,7 @@ before(async () => {
   await registry.push(model, { name: 'm' });
   await registry.setAlias('m', 'production', 1);
   for (const scope of ['read', 'infer', 'admin'] as const) keys[scope] = (await registry.createKey(scope)).key;
-  server = await startServer({ paths: [], port: 0, registry: { instance: registry, pollSecs: 3600 } });
+  server = await startServer({ paths: [], http: { port: 0 }, registry: { instance: registry, pollSecs: 3600 }, grpc: { enabled: false }, monitoring: { enabled: false } });
 });
 after(async () => {
   await server.close();

@@ -65,8 +65,8 @@ describe('admin API and API keys', () => {
       },
     });
     const logger = createServerLogger('trace', sink);
-    open = await startServer({ paths: [], port: 0, logger, registry: { instance: registry, pollSecs: 0.05 } });
-    locked = await startServer({ paths: [], port: 0, logger, registry: { instance: registry, pollSecs: 0.05 }, requireAuth: true });
+    open = await startServer({ paths: [], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false }, logger, registry: { instance: registry, pollSecs: 0.05 } });
+    locked = await startServer({ paths: [], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false }, logger, registry: { instance: registry, pollSecs: 0.05 }, requireAuth: true });
   });
 
   after(async () => {

@@ -39,7 +39,7 @@ describe('rollouts under load', () => {
     await registry.setAlias('m', 'production', 1);
     // A shadow queue large enough that no copy is skipped under the test's load (the bound
     // itself is unit-tested in traffic.test.ts).
-    server = await startServer({ paths: [], port: 0, registry: { instance: registry, pollSecs: 0.05 }, maxShadowInFlight: 10000 });
+    server = await startServer({ paths: [], http: { port: 0 }, registry: { instance: registry, pollSecs: 0.05 }, maxShadowInFlight: 10000, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
 
   after(async () => {

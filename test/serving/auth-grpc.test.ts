@@ -90,17 +90,18 @@ describe('access matrix (gRPC)', () => {
 
   before(async () => {
     reg = await keyedRegistry();
-    const common = { paths: [] as string[], port: 0, grpcPort: 0, registry: { instance: reg.registry, pollSecs: 0.05 } };
+    const common = { paths: [] as string[], http: { port: 0 }, grpc: { port: 0 }, monitoring: { enabled: false }, registry: { instance: reg.registry, pollSecs: 0.05 } };
     locked = await startServer({ ...common, requireAuth: true });
     open = await startServer(common);
     const repo = tempDir('berth-auth-grpc-');
     await writeAffine(repo, 'affine');
     restricted = await startServer({
       paths: [repo],
-      port: 0,
-      grpcPort: 0,
+      http: { port: 0 },
+      grpc: { port: 0 },
       modelControl: { mode: 'explicit' },
       access: { restricted: [parseRestrictedApi('model-repository:berth-admin=s3cret-value')] },
+      monitoring: { enabled: false },
     });
   });
 

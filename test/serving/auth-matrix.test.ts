@@ -137,9 +137,9 @@ describe('access matrix (REST)', () => {
 
   before(async () => {
     reg = await keyedRegistry();
-    const common = { paths: [] as string[], port: 0, grpcPort: null, registry: { instance: reg.registry, pollSecs: 0.05 }, monitoring: { home: reg.home } };
+    const common = { paths: [] as string[], http: { port: 0 }, grpc: { enabled: false }, registry: { instance: reg.registry, pollSecs: 0.05 }, home: reg.home };
     locked = await startServer({ ...common, requireAuth: true });
-    open = await startServer({ ...common, monitoring: { home: join(reg.dir, 'home2') } });
+    open = await startServer({ ...common, home: join(reg.dir, 'home2') });
     // The dashboard's files are routes too (one per file): a built dashboard, faked.
     const web = join(reg.dir, 'web');
     mkdirSync(join(web, 'assets'), { recursive: true });

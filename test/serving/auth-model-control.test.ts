@@ -33,7 +33,7 @@ describe('model control without a registry', () => {
     await writeAffine(repo, 'affine');
     secretFile = join(repo, '..', 'admin-secret');
     writeFileSync(secretFile, 'from-a-file-0123456789\n');
-    const common = { paths: [repo], port: 0, grpcPort: 0, modelControl: { mode: 'explicit' as const, startupModels: ['*'] } };
+    const common = { paths: [repo], http: { port: 0 }, grpc: { port: 0 }, monitoring: { enabled: false }, modelControl: { mode: 'explicit' as const, startupModels: ['*'] } };
     server = await startServer({ ...common, access: { allowedOrigins: ['https://app.example'] } });
     restricted = await startServer({ ...common, access: { restricted: [parseRestrictedApi(`model-repository:berth-admin=@${secretFile}`)] } });
   });
@@ -154,8 +154,8 @@ describe('Host allow-list (DNS rebinding)', () => {
   before(async () => {
     repo = tempDir('berth-hosts-');
     await writeAffine(repo, 'affine');
-    loopback = await startServer({ paths: [repo], port: 0, host: '127.0.0.1' });
-    listed = await startServer({ paths: [repo], port: 0, host: '127.0.0.1', access: { allowedHosts: parseAllowedHosts('api.example.com,*.internal.example') } });
+    loopback = await startServer({ paths: [repo], http: { port: 0, host: '127.0.0.1' }, grpc: { enabled: false }, monitoring: { enabled: false } });
+    listed = await startServer({ paths: [repo], http: { port: 0, host: '127.0.0.1' }, access: { allowedHosts: parseAllowedHosts('api.example.com,*.internal.example') }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
 
   after(async () => {

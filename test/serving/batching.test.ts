@@ -16,7 +16,7 @@ describe('dynamic batching', () => {
     await writeAffine(repo, 'affine', 1, { max_batch_size: 16, dynamic_batching: { max_queue_delay_microseconds: 20000 } });
     await writeRowSum(repo, 'rowsum');
     await writeSlow(repo, 'slow', 24, { max_batch_size: 4096, dynamic_batching: { max_queue_delay_microseconds: 0, default_queue_policy: { max_queue_size: 2 } } });
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server.close());
 
@@ -123,7 +123,7 @@ describe('preferred batch sizes in config.json', () => {
     await writeAffine(repo, 'default', 1, { max_batch_size: 16 });
     await writeAffine(repo, 'exact', 1, { max_batch_size: 16, dynamic_batching: { preferred_batch_size: [8, 4, 8] } });
     await writeAffine(repo, 'bad', 1, { max_batch_size: 16, dynamic_batching: { preferred_batch_size: [4, 64] } });
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server.close());
 

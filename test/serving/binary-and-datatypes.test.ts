@@ -53,7 +53,7 @@ describe('binary tensor extension and every datatype', () => {
     const repo = tempDir();
     await writeIdentityAll(repo, 'identity');
     await writeAffine(repo, 'affine');
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
     url = server.url;
   });
   after(() => server.close());

@@ -62,7 +62,7 @@ describe('a repository with broken models', () => {
     writeCorrupt(repo, 'corrupt');
     mkdirSync(join(repo, 'fifomodel', '1'), { recursive: true });
     execFileSync('mkfifo', [join(repo, 'fifomodel', '1', 'model.onnx')]);
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server?.close());
 
@@ -100,7 +100,7 @@ describe('the model-file download serves the bytes that were loaded', () => {
     writeFileSync(secret, 'not for download');
     mkdirSync(join(repo, 'linked', '1'), { recursive: true });
     symlinkSync(secret, join(repo, 'linked', '1', 'model.onnx'));
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server?.close());
 
@@ -146,7 +146,7 @@ describe('model control with a broken model in the repository', () => {
     await writeAffine(repo, 'affine', 1);
     await writeAffine(repo, 'badjson', 1);
     writeFileSync(join(repo, 'badjson', 'config.json'), '{');
-    const server = await startServer({ paths: [repo], port: 0, modelControl: { mode: 'explicit' } });
+    const server = await startServer({ paths: [repo], http: { port: 0 }, modelControl: { mode: 'explicit' }, grpc: { enabled: false }, monitoring: { enabled: false } });
     try {
       const ok = await postJson(`${server.url}/v2/repository/models/affine/load`, {});
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
@@ -165,7 +165,7 @@ describe('model control with a broken model in the repository', () => {
   test('poll mode: a config.json broken after load keeps the loaded model serving', async () => {
     const repo = tempDir('berth-broken-poll-');
     await writeAffine(repo, 'affine', 1, { max_batch_size: 8 });
-    const server = await startServer({ paths: [repo], port: 0, modelControl: { mode: 'poll', pollSecs: 3600 } });
+    const server = await startServer({ paths: [repo], http: { port: 0 }, modelControl: { mode: 'poll', pollSecs: 3600 }, grpc: { enabled: false }, monitoring: { enabled: false } });
     try {
       writeFileSync(join(repo, 'affine', 'config.json'), '{ "max_batch_size": ');
       await server.control.pollOnce();
@@ -199,7 +199,7 @@ describe('the held model file is closed when the version unloads', () => {
   test('after downloads and an unload, the descriptor is released', async () => {
     const repo = tempDir('berth-download-fd-');
     const path = await writeAffine(repo, 'affine', 1);
-    const server = await startServer({ paths: [repo], port: 0, modelControl: { mode: 'explicit', startupModels: ['*'] } });
+    const server = await startServer({ paths: [repo], http: { port: 0 }, modelControl: { mode: 'explicit', startupModels: ['*'] }, grpc: { enabled: false }, monitoring: { enabled: false } });
     const openOnIt = () => readdirSync('/proc/self/fd').filter((fd) => {
       try {
         return readlinkSync(`/proc/self/fd/${fd}`) === path;
@@ -226,7 +226,7 @@ describe('an instance restarted after a crash loads the bytes its version loaded
   test('after the file is replaced on disk, the replacement still answers as the loaded model', async () => {
     const repo = tempDir('berth-restart-');
     const path = await writeAffine(repo, 'affine', 1);
-    const server = await startServer({ paths: [repo], port: 0 });
+    const server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
     try {
       const before = await postJson(`${server.url}/v2/models/affine/infer`, request);
       assert.equal(before.status, 200);

@@ -44,7 +44,7 @@ describe('hostile JSON over HTTP', () => {
     const repo = tempDir();
     for (const [dt, et] of TYPES) await writeIdentity(repo, dt, et);
     await writeAffine(repo, 'affine');
-    server = await startServer({ paths: [repo], port: 0, modelControl: { mode: 'explicit', startupModels: ['affine', ...TYPES.map(([dt]) => `id_${dt}`)] } });
+    server = await startServer({ paths: [repo], http: { port: 0 }, modelControl: { mode: 'explicit', startupModels: ['affine', ...TYPES.map(([dt]) => `id_${dt}`)] }, grpc: { enabled: false }, monitoring: { enabled: false } });
     url = server.url;
   });
   after(() => server.close());

@@ -97,7 +97,7 @@ describe('JSON outputs: exact shortest text, rendered in the worker', () => {
     await writeDense(repo);
     await writeIdentities(repo);
     await writeTwoOutputs(repo);
-    server = await startServer({ paths: [repo], port: 0, responseLimit: LIMIT });
+    server = await startServer({ paths: [repo], http: { port: 0, maxResponseMb: LIMIT / 2 ** 20 }, grpc: { enabled: false }, monitoring: { enabled: false } });
     url = server.url;
   });
   after(() => server.close());
@@ -267,7 +267,7 @@ describe('a small request with a huge JSON answer', () => {
       initializers: [makeTensor('repeats', 'int64', [1], BigInt64Array.from([4000n]))],
     });
     await writeModel(repo, 'tile', 1, makeModel({ graph }), { max_batch_size: 0 });
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server.close());
 

@@ -16,7 +16,7 @@ describe('model control: explicit mode', () => {
     const repo = tempDir();
     await writeAffine(repo, 'affine', 1);
     await writeAffine(repo, 'other', 1);
-    server = await startServer({ paths: [repo], port: 0, modelControl: { mode: 'explicit', startupModels: ['other'] } });
+    server = await startServer({ paths: [repo], http: { port: 0 }, modelControl: { mode: 'explicit', startupModels: ['other'] }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server.close());
 
@@ -66,7 +66,7 @@ describe('model control: none mode refuses load and unload', () => {
   test('503 with the reason', async () => {
     const repo = tempDir();
     await writeAffine(repo, 'affine', 1);
-    const server = await startServer({ paths: [repo], port: 0 });
+    const server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
     try {
       const r = await postJson(`${server.url}/v2/repository/models/affine/load`, {});
       assert.equal(r.status, 503);
@@ -81,7 +81,7 @@ describe('model control: poll mode', () => {
   test('picks up a new version, retires the old one, unloads a removed model', async () => {
     const repo = tempDir();
     await writeAffine(repo, 'affine', 1);
-    const server = await startServer({ paths: [repo], port: 0, modelControl: { mode: 'poll', pollSecs: 1 } });
+    const server = await startServer({ paths: [repo], http: { port: 0 }, modelControl: { mode: 'poll', pollSecs: 1 }, grpc: { enabled: false }, monitoring: { enabled: false } });
     try {
       assert.deepEqual((await getJson(`${server.url}/v2/models/affine`)).body.versions, ['1']);
       await writeAffine(repo, 'affine', 2);
@@ -102,7 +102,7 @@ describe('zero-downtime updates under load', () => {
   test('32 clients for 10 s across five reloads, a new version and the old one removed: no failures', async () => {
     const repo = tempDir();
     const v1 = await writeAffine(repo, 'affine', 1);
-    const server = await startServer({ paths: [repo], port: 0, modelControl: { mode: 'explicit', startupModels: ['*'] } });
+    const server = await startServer({ paths: [repo], http: { port: 0 }, modelControl: { mode: 'explicit', startupModels: ['*'] }, grpc: { enabled: false }, monitoring: { enabled: false } });
     const results: { status: number; version: string; start: number; end: number }[] = [];
     let stop = false;
     const client = async () => {

@@ -12,7 +12,7 @@ const CASE = '/usr/share/libonnx-testdata/data/pytorch-converted/test_AvgPool1d'
 test('an opset-6 model whose kernels onnxruntime lacks is upgraded on load, logged, and answers correctly', { skip: existsSync(CASE) ? false : 'libonnx-testdata is not installed' }, async () => {
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } });
-  const server = await startServer({ paths: [`${CASE}/model.onnx`], port: 0, logger: pino({ level: 'info' }, sink) });
+  const server = await startServer({ paths: [`${CASE}/model.onnx`], http: { port: 0 }, logger: pino({ level: 'info' }, sink), grpc: { enabled: false }, monitoring: { enabled: false } });
   try {
     const upgrade = lines.find((l) => l.from_opset === 6);
     assert.ok(upgrade, 'an upgrade log line');

@@ -20,7 +20,7 @@ describe('REST API (Open Inference Protocol v2)', () => {
     await writeAffine(repo, 'latest', 1);
     await writeAffine(repo, 'latest', 2);
     writeCorrupt(repo, 'broken');
-    server = await startServer({ paths: [repo], port: 0, bodyLimit: 64 * 1024 });
+    server = await startServer({ paths: [repo], http: { port: 0, maxBodyMb: (64 * 1024) / 2 ** 20 }, grpc: { enabled: false }, monitoring: { enabled: false } });
     url = server.url;
   });
   after(() => server.close());

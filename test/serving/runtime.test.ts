@@ -16,7 +16,7 @@ describe('worker-thread runtime', () => {
     // one onnxruntime thread: on a 2-core machine the other core is the event loop's, as in
     // the recommended deployment; the point is that inference never runs on the main thread
     await writeSlow(repo, 'slow', 48, { max_batch_size: 8192, intra_op_threads: 1 });
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server.close());
 
@@ -63,7 +63,7 @@ describe('several instances of one model', () => {
     const repo = tempDir();
     // no batching: two requests at once must go to two instances
     await writeSlow(repo, 'slow', 48, { instances: 2, max_batch_size: 0, intra_op_threads: 1 });
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server.close());
 

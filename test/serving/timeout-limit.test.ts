@@ -20,7 +20,7 @@ let client: TestClient;
 before(async () => {
   const repo = tempDir('berth-timeout-');
   await writeAffine(repo, 'affine', 1);
-  server = await startServer({ paths: [repo], port: 0, grpcPort: 0 });
+  server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { port: 0 }, monitoring: { enabled: false } });
   client = connect(server.grpcPort!);
 });
 after(async () => {

@@ -13,7 +13,7 @@ describe('V1 predict API (TF-Serving style)', () => {
     const repo = tempDir();
     await writeAffine(repo, 'affine');
     await writeIdentityAll(repo, 'identity');
-    server = await startServer({ paths: [repo], port: 0 });
+    server = await startServer({ paths: [repo], http: { port: 0 }, grpc: { enabled: false }, monitoring: { enabled: false } });
   });
   after(() => server.close());
 

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { captureDir } from '../../monitor/capture/store.js';
 import { concatenate, listSegments, parseTime, readCaptured, writeExport, writeIds } from '../../monitor/capture/export.js';
-import { berthHome } from './serve.js';
+import { berthHome } from '../../config/defaults.js';
 import { fail } from '../fail.js';
 
 interface ExportFlags {

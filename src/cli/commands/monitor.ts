@@ -9,7 +9,7 @@ import { loadModel } from '../../onnx/index.js';
 import { modelInputSpecs, readDataset } from '../../datasets/index.js';
 import type { ProfileSignature } from '../../monitor/drift/profile.js';
 import { buildProfile, loadProfile, profilePath, saveProfile } from '../../monitor/drift/profile.js';
-import { berthHome } from './serve.js';
+import { berthHome } from '../../config/defaults.js';
 import { fail } from '../fail.js';
 
 interface ProfileFlags {

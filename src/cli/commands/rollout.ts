@@ -48,7 +48,7 @@ function percentArg(value: string): number {
 }
 
 async function withRegistry<T>(flags: CommonFlags, fn: (registry: RegistryApi) => Promise<T>): Promise<T> {
-  const registry = await openRegistry({ home: flags.home ?? process.env.BERTH_HOME, catalogUrl: flags.catalog ?? process.env.BERTH_CATALOG_URL });
+  const registry = await openRegistry({ home: flags.home, catalogUrl: flags.catalog });
   try {
     return await fn(registry);
   } finally {

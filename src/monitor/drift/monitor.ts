@@ -13,6 +13,7 @@ import type { Column, TensorLayout } from './features.js';
 import { appendSamples, emptyColumns, layoutsOf } from './features.js';
 import type { DriftProfile, FeatureDrift, TensorProfile, TensorsDrift } from './profile.js';
 import { DRIFT_SHARE, PROFILE_FORMAT, compareTensors, loadProfile, profileTensor, saveProfile } from './profile.js';
+import { DEFAULTS } from '../../config/defaults.js';
 
 export interface DriftOptions {
   /** BERTH_HOME: profiles are read from and saved to HOME/monitor/profiles; undefined = memory only */
@@ -182,12 +183,12 @@ export class DriftMonitor {
   onWindow?: (report: DriftReport) => void;
 
   constructor(private readonly options: DriftOptions = {}) {
-    this.windowSize = options.windowSize ?? 500;
-    this.windowSecs = options.windowSecs ?? 3600;
+    this.windowSize = options.windowSize ?? DEFAULTS.monitoring.driftWindow;
+    this.windowSecs = options.windowSecs ?? DEFAULTS.monitoring.driftWindowSecs;
     this.minWindowSamples = options.minWindowSamples ?? 30;
-    this.referenceSize = options.referenceSize ?? 1000;
+    this.referenceSize = options.referenceSize ?? DEFAULTS.monitoring.driftReferenceSize;
     this.sampleRate = options.sampleRate ?? 1;
-    this.maxSamplesPerSec = options.maxSamplesPerSec ?? 200;
+    this.maxSamplesPerSec = options.maxSamplesPerSec ?? DEFAULTS.monitoring.driftMaxSamplesPerSec;
     this.probability = this.sampleRate;
     if (this.maxSamplesPerSec > 0) {
       this.rateTimer = setInterval(() => {
