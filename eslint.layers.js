@@ -18,6 +18,9 @@ const LEAVES = ['onnx', 'text', 'tensor-types', 'util'];
  */
 export const CORE_SHARED = ['tensor', 'types', 'backend', 'errors'];
 
+/** Files of a folder every folder may import, like a leaf: the configuration's defaults. */
+export const SHARED_FILES = ['config/defaults'];
+
 /** folder → the folders it may import besides itself and the leaves */
 export const ALLOWED = {
   // front ends: the composition roots (server.ts, index.ts) and cli/ may import anything
@@ -26,6 +29,7 @@ export const ALLOWED = {
   grpc: ['core', 'serving', 'monitor', 'config'],
   // registry-backed serving and the access rules both front ends share
   serving: ['core', 'registry', 'config'],
+  // the schema and its loader (the core's shared files only); config/defaults.ts is a leaf (SHARED_FILES)
   config: [],
   // the serving core: protocol-neutral, backend-neutral
   core: [],
@@ -50,18 +54,26 @@ const SEALED = ['onnx', 'text', 'util'];
 const FRONT_END_PACKAGES = ['fastify', '@fastify/*', '@grpc/grpc-js', '@grpc/proto-loader', 'commander'];
 
 const rel = '^(?:\\./|(?:\\.\\./)+)';
-const folderImport = (folders) => ({ regex: `${rel}(?:${folders.join('|')})/`, message: 'this import crosses the layering of src/ (eslint.layers.js, docs/architecture.md)' });
+/** An import of a file in one of `folders`, except the SHARED_FILES. */
+function folderImport(folders) {
+  const alternatives = folders.map((f) => {
+    const exempt = SHARED_FILES.filter((x) => x.startsWith(`${f}/`)).map((x) => x.slice(f.length + 1));
+    return exempt.length === 0 ? `${f}/` : `${f}/(?!(?:${exempt.join('|')})\\.js$)`;
+  });
+  return { regex: `${rel}(?:${alternatives.join('|')})`, message: 'this import crosses the layering of src/ (eslint.layers.js, docs/architecture.md)' };
+}
 const rootImport = { regex: `${rel}(?:server|index)\\.js$`, message: 'only the composition roots and cli/ import server.ts and index.ts' };
 
 function rule(from) {
   const allowed = ALLOWED[from];
   if (allowed.includes('*')) return undefined;
   const may = new Set([from, ...(SEALED.includes(from) ? [] : LEAVES), ...allowed]);
-  // a backend's imports of the core are judged file by file below
-  const denied = FOLDERS.filter((f) => !may.has(f) && !(from === 'runtime' && f === 'core'));
+  // a backend (and the configuration's loader) may import the core's shared files only
+  const coreShared = from === 'runtime' || from === 'config';
+  const denied = FOLDERS.filter((f) => !may.has(f) && !(coreShared && f === 'core'));
   const patterns = [folderImport(denied), rootImport];
-  if (from === 'runtime') {
-    patterns.push({ regex: `${rel}core/(?!(?:${CORE_SHARED.join('|')})\\.js$)`, message: `a backend imports only the core's shared files (${CORE_SHARED.join(', ')})` });
+  if (coreShared) {
+    patterns.push({ regex: `${rel}core/(?!(?:${CORE_SHARED.join('|')})\\.js$)`, message: `imports only the core's shared files (${CORE_SHARED.join(', ')})` });
   }
   const frontEnd = ['http', 'grpc'].includes(from);
   return {
@@ -73,6 +85,12 @@ function rule(from) {
     },
   };
 }
+
+/** The shared files of other folders import nothing of berth. */
+const sharedFiles = {
+  files: SHARED_FILES.map((f) => `src/${f}.ts`),
+  rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.', message: 'a shared file (SHARED_FILES in eslint.layers.js) imports nothing of berth' }] }] },
+};
 
 /** The core's shared files import only each other and the leaves. */
 const coreShared = {
@@ -88,4 +106,4 @@ const coreShared = {
   },
 };
 
-export const layers = [...FOLDERS.map(rule).filter((r) => r !== undefined), coreShared];
+export const layers = [...FOLDERS.map(rule).filter((r) => r !== undefined), coreShared, sharedFiles];

@@ -10,9 +10,8 @@
  */
 import { z } from 'zod';
 import { DEFAULTS } from './defaults.js';
-import { CATEGORIES, parseRestrictedApi } from '../serving/access.js';
-import type { RestrictedApi } from '../serving/access.js';
-import { parseAllowedHosts, parseAllowedOrigins } from '../http/origin-guard.js';
+import { CATEGORIES, parseAllowedHosts, parseAllowedOrigins, parseRestrictedApi } from './parsers.js';
+import type { RestrictedApi } from './parsers.js';
 
 /** How a schema key appears on `berth serve`'s command line (and in docs/configuration.md). */
 export interface FlagMeta {

@@ -12,9 +12,11 @@
  */
 import { isIP } from 'node:net';
 import { DEFAULTS } from '../config/defaults.js';
+import { parseAllowedHosts, parseAllowedOrigins, type HostPattern } from '../config/parsers.js';
 
-/** `*`, a host name (any port), `*.suffix` (any subdomain), or an IP literal (`::1` or `[::1]`). */
-export type HostPattern = string;
+// parsed with the rest of the configuration (config/parsers.ts); re-exported for the front end
+export { parseAllowedHosts, parseAllowedOrigins, type HostPattern };
+
 
 export interface OriginGuardOptions {
   /** undefined = any host */
@@ -35,16 +37,6 @@ export function defaultAllowedHosts(bindHost: string | undefined): HostPattern[]
   return ['localhost', '*.localhost', ANY_IP];
 }
 
-/** Parses `--allowed-hosts a,b,*.c` (`*` = any host). */
-export function parseAllowedHosts(value: string): HostPattern[] {
-  const list = value.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0);
-  if (list.length === 0) throw new Error(`--allowed-hosts: expected host names separated by commas, got '${value}'`);
-  if (list.includes('*')) return ['*'];
-  for (const h of list) {
-    if (!/^(\*\.)?[a-z0-9_.:[\]-]+$/.test(h)) throw new Error(`--allowed-hosts: '${h}' is not a host name, *.domain or IP address`);
-  }
-  return list;
-}
 
 /** The host name of a Host header value (no port, no brackets, lower case), or undefined if malformed. */
 export function hostName(hostHeader: string): string | undefined {
@@ -136,21 +128,3 @@ export function originRefusal(method: string, originHeader: unknown, hostHeader:
   return refusal;
 }
 
-/** Parses `--allowed-origins https://a.example,http://b:8080` (`*` = any origin). */
-export function parseAllowedOrigins(value: string): string[] {
-  const list = value.split(',').map((o) => o.trim()).filter((o) => o.length > 0);
-  if (list.length === 0) throw new Error(`--allowed-origins: expected origins separated by commas, got '${value}'`);
-  return list.map((o) => {
-    if (o === '*') return o;
-    let url: URL;
-    try {
-      url = new URL(o);
-    } catch {
-      throw new Error(`--allowed-origins: '${o}' is not an origin like https://app.example.com`);
-    }
-    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || o.endsWith('/')) {
-      throw new Error(`--allowed-origins: '${o}' is not an origin like https://app.example.com (scheme, host, port; no path)`);
-    }
-    return url.origin;
-  });
-}

@@ -6,8 +6,11 @@
  * http/route-scopes.ts, gRPC in GRPC_METHODS below.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { KeyScope } from './registry-api.js';
+import { CATEGORIES, parseRestrictedApi, type Category, type RestrictedApi } from '../config/parsers.js';
+
+// parsed with the rest of the configuration (config/parsers.ts); re-exported for the front ends
+export { CATEGORIES, parseRestrictedApi, type Category, type RestrictedApi };
 
 /**
  * - `public`: no key, ever (probes, API docs, the dashboard's own files).
@@ -21,9 +24,6 @@ import type { KeyScope } from './registry-api.js';
  */
 export type Access = 'public' | 'serving' | 'infer' | 'read' | 'feedback' | 'admin';
 
-/** Restrictable API groups: Triton's names where Triton has the group, berth's own beyond. */
-export const CATEGORIES = ['health', 'metadata', 'inference', 'model-config', 'model-repository', 'statistics', 'metrics', 'admin', 'monitoring', 'static'] as const;
-export type Category = (typeof CATEGORIES)[number];
 
 export interface RouteRule {
   access: Access;
@@ -156,44 +156,8 @@ export class KeyChecker {
 
 // --- restricted APIs -----------------------------------------------------------------------
 
-/** `--restricted-api CATEGORY[,CATEGORY...]:HEADER=VALUE`: those APIs need that header. */
-export interface RestrictedApi {
-  categories: Category[];
-  /** lower case: HTTP header names and gRPC metadata keys are case-insensitive */
-  header: string;
-  /** SHA-256 of the expected value (compared in constant time; the value is not kept) */
-  digest: Buffer;
-}
 
-const HEADER_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
-/**
- * Parses one `--restricted-api` value. VALUE may be `@FILE`: the value is the file's content
- * (trimmed), so it does not show in the process list.
- */
-export function parseRestrictedApi(spec: string): RestrictedApi {
-  const colon = spec.indexOf(':');
-  const eq = spec.indexOf('=', colon + 1);
-  if (colon <= 0 || eq < 0) throw new Error(`--restricted-api '${spec}': expected CATEGORY[,CATEGORY...]:HEADER=VALUE`);
-  const categories = spec.slice(0, colon).split(',').map((c) => c.trim());
-  for (const c of categories) {
-    if (!(CATEGORIES as readonly string[]).includes(c)) throw new Error(`--restricted-api: unknown API category '${c}' (known: ${CATEGORIES.join(', ')})`);
-  }
-  const header = spec.slice(colon + 1, eq).trim().toLowerCase();
-  if (!HEADER_NAME.test(header) || header === 'authorization' || header.startsWith('grpc-')) {
-    throw new Error(`--restricted-api: '${header}' cannot be the header (letters, digits, - and _; not authorization or grpc-*)`);
-  }
-  let value = spec.slice(eq + 1);
-  if (value.startsWith('@')) {
-    try {
-      value = readFileSync(value.slice(1), 'utf8').trim();
-    } catch (err) {
-      throw new Error(`--restricted-api: cannot read the value file ${value.slice(1)}: ${(err as Error).message}`);
-    }
-  }
-  if (value.length < 8) throw new Error(`--restricted-api: the value for header '${header}' must have at least 8 characters`);
-  return { categories: categories as Category[], header, digest: createHash('sha256').update(value).digest() };
-}
 
 /** The restriction a request of `category` fails, or undefined when it passes them all. */
 export function failedRestriction(restricted: readonly RestrictedApi[], category: Category, headerValue: (name: string) => unknown): RestrictedApi | undefined {

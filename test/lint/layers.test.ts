@@ -35,6 +35,11 @@ const refused: [string, string][] = [
   ['src/onnx/fake.ts', "import type { Tensor } from '../core/tensor.js';"],
   ['src/text/fake.ts', "import { sampleQuantile } from '../util/stats.js';"],
   ['src/util/fake.ts', "import { decodeModel } from '../onnx/codec.js';"],
+  // the configuration imports no front end, and only its defaults are a leaf
+  ['src/config/fake.ts', "import { buildHttpApp } from '../http/app.js';"],
+  ['src/config/fake.ts', "import type { InferenceService } from '../core/inference-service.js';"],
+  ['src/core/fake.ts', "import { serverConfigSchema } from '../config/schema.js';"],
+  ['src/config/defaults.ts', "import { median } from '../util/stats.js';"],
   // monitoring does not reach into preparation
   ['src/monitor/fake.ts', "import { evaluate } from '../optimize/eval.js';"],
 ];
@@ -53,6 +58,10 @@ const accepted: [string, string][] = [
   ['src/monitor/drift/fake.ts', "import type { Tensor } from '../../core/tensor.js';"],
   ['src/cli/commands/fake.ts', "import { startServer } from '../../server.js';"],
   ['src/optimize/fake.ts', "import { readDataset } from '../datasets/index.js';"],
+  ['src/core/fake.ts', "import { DEFAULTS } from '../config/defaults.js';"],
+  ['src/monitor/drift/fake.ts', "import { DEFAULTS } from '../../config/defaults.js';"],
+  ['src/config/fake.ts', "import { invalidArgument } from '../core/errors.js';"],
+  ['src/http/fake.ts', "import { parseConfig } from '../config/load.js';"],
 ];
 
 for (const [file, code] of accepted) {
