@@ -930,7 +930,7 @@ async function main(): Promise<void> {
           // --base: the other build of berth, same flags, on its own port
           const basePort = BASE_CLI === undefined ? 0 : await freePort();
           const base = BASE_CLI === undefined ? undefined : new Child(`base berth (${spec.name})`, join(workDir, `base-${spec.name}.log`), process.execPath, [
-            BASE_CLI, 'serve', repo, '--port', String(basePort), '--instances', '1',
+            BASE_CLI, 'serve', repo, '--port', String(basePort), '--grpc-port', '0', '--instances', '1',
           ]);
           try {
             if (base) await waitReady(base, `http://127.0.0.1:${basePort}/v2/health/ready`, 60_000);
