@@ -4,22 +4,13 @@
  * is elsewhere (size, typed array, ONNX and onnxruntime types) comes from the one table in
  * tensor-types/datatypes.ts.
  */
-import { TENSOR_DATATYPES, tensorDatatypeFromOnnx, tensorDatatypeFromOrt, type DatatypeInfo, type TensorDatatype } from '../tensor-types/datatypes.js';
+import { TENSOR_DATATYPES, tensorDatatypeFromOnnx, tensorDatatypeFromOrt, type DatatypeArray, type DatatypeInfo, type TensorDatatype } from '../tensor-types/datatypes.js';
 
 /** The datatypes served: the table's rows but BF16, which onnxruntime-node's JS tensors cannot hold. */
 export type Datatype = Exclude<TensorDatatype, 'BF16'>;
 
-export type NumericArray =
-  | Uint8Array
-  | Int8Array
-  | Uint16Array
-  | Int16Array
-  | Uint32Array
-  | Int32Array
-  | BigUint64Array
-  | BigInt64Array
-  | Float32Array
-  | Float64Array;
+/** The typed arrays numeric tensors hold (the datatype table's). */
+export type NumericArray = DatatypeArray;
 
 /** BYTES tensors hold one Buffer per element; every other datatype a typed array. */
 export type TensorData = NumericArray | Buffer[];
