@@ -8,9 +8,10 @@
  * symlink loop) becomes that source's `error`, and the service reports the model not ready
  * with that reason while the rest of the repository serves.
  */
-import { closeSync, existsSync, lstatSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { invalidArgument } from './errors.js';
+import { readBounded } from '../util/read-bounded.js';
 
 export interface ModelSource {
   name: string;
@@ -91,29 +92,6 @@ function readConfig(configPath: string): { configFile?: unknown; error?: string 
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { error: `${configPath}: must be a JSON object` };
   return { configFile: parsed };
-}
-
-/**
- * Reads at most `limit` bytes: a size of 0 in stat does not bound what a read returns (files
- * under /proc), so the read itself is bounded.
- */
-function readBounded(path: string, limit: number): string {
-  const fd = openSync(path, 'r');
-  try {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(64 * 1024);
-      const got = readSync(fd, chunk, 0, chunk.length, null);
-      if (got === 0) break;
-      chunks.push(chunk.subarray(0, got));
-      n += got;
-      if (n > limit) throw new Error(`larger than the limit of ${limit} bytes`);
-    }
-    return Buffer.concat(chunks, n).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function lstatOrUndefined(path: string): ReturnType<typeof lstatSync> | undefined {
