@@ -4,7 +4,7 @@
  * file < command-line flags. Errors name the source and the key's path, e.g.
  * `berth.yaml: http.port: Too big: expected number to be <=65535`.
  */
-import { readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -13,6 +13,10 @@ import { serverConfigSchema } from './schema.js';
 import type { BerthConfig, BerthConfigFile } from './schema.js';
 import { leafKeys } from './walk.js';
 import { envValue } from './defaults.js';
+import { readBounded } from '../util/read-bounded.js';
+
+/** Largest config file: far above any real one, and it is read whole. */
+const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 
 /** One line per problem: `SOURCE: PATH: message`; unknown keys are named with their full path. */
 export function describeIssues(error: z.ZodError, source: string): string {
@@ -94,7 +98,9 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
   if (ext !== '.yaml' && ext !== '.yml' && ext !== '.json') throw invalidArgument(`${path}: a config file is .yaml, .yml or .json`);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // a regular file only (a FIFO would block the start), read bounded (as a model's config.json)
+    if (!(await stat(path)).isFile()) throw new Error('not a regular file');
+    text = readBounded(path, MAX_CONFIG_FILE_BYTES);
   } catch (err) {
     throw invalidArgument(`${path}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }

@@ -1,9 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig, readConfigFile } from '../../src/config/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-config-'));
 const file = (name: string, text: string): string => {
@@ -88,5 +89,27 @@ describe('config file, flags and environment', () => {
     assert.equal(c.registry.catalogUrl, undefined, 'an empty variable is unset');
     const flagged = await loadConfig({ flags: { home: '/flag/home' }, env: { BERTH_HOME: '/srv/berth' } });
     assert.equal(flagged.home, '/flag/home');
+  });
+});
+
+describe('a --config path that is not a small regular file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-config-hostile-'));
+
+  test('a FIFO is refused without opening it (the start would block on it)', async () => {
+    const fifo = join(dir, 'fifo.yaml');
+    execFileSync('mkfifo', [fifo]);
+    await assert.rejects(readConfigFile(fifo), /fifo\.yaml: cannot read the config file \(not a regular file\)/);
+  });
+
+  test('a directory is refused', async () => {
+    const sub = join(dir, 'dir.yaml');
+    mkdirSync(sub);
+    await assert.rejects(readConfigFile(sub), /dir\.yaml: cannot read the config file \(not a regular file\)/);
+  });
+
+  test('a file over 1 MiB is refused after reading at most the limit', async () => {
+    const big = join(dir, 'big.yaml');
+    writeFileSync(big, `# ${'x'.repeat(1024 * 1024)}\n`);
+    await assert.rejects(readConfigFile(big), /big\.yaml: cannot read the config file \(larger than the limit of 1048576 bytes\)/);
   });
 });
