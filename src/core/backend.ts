@@ -23,10 +23,15 @@ export interface TextPlan {
 /** Per request of the batch: its outputs' JSON text by output name (undefined: none asked). */
 export type RequestTexts = Record<string, JsonText> | undefined;
 
-/** A batch's outputs, and per request the JSON text its outputs were rendered to (if asked). */
+/**
+ * A batch's outputs, and per request the JSON text its outputs were rendered to (if asked). A
+ * text may still be coming (a promise): a backend that renders large answers a few at a time
+ * hands the tensors back first, so the front end answers each request as its text is ready.
+ * Such a promise never rejects; it resolves undefined when the text cannot be had.
+ */
 export interface BatchResult {
   outputs: Tensor[];
-  texts?: RequestTexts[];
+  texts?: (RequestTexts | Promise<RequestTexts>)[];
 }
 
 /**

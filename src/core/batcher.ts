@@ -11,7 +11,7 @@
 import { BerthError, unavailable } from './errors.js';
 import type { Tensor } from './tensor.js';
 import type { CancelSignal, JsonTextSpec } from './types.js';
-import type { Executor, TextPlan } from './backend.js';
+import type { Executor, RequestTexts, TextPlan } from './backend.js';
 import { concatBatch, splitBatch } from './batch-tensors.js';
 
 export interface BatcherOptions {
@@ -229,12 +229,18 @@ export class DynamicBatcher {
         ? [outputs]
         : splitOutputs(outputs, rows, total);
       batch.forEach((item, i) => {
-        const own = texts?.[i];
-        if (own) for (const t of perRequest[i]!) t.json = own[t.name];
-        item.resolve({
-          outputs: perRequest[i]!,
-          timing: { queueNs: Math.round((start - item.enqueuedAt) * 1e6), computeNs, batchSize: total },
-        });
+        const own = perRequest[i]!;
+        const answer = (text: RequestTexts): void => {
+          if (text) for (const t of own) t.json = text[t.name];
+          item.resolve({
+            outputs: own,
+            timing: { queueNs: Math.round((start - item.enqueuedAt) * 1e6), computeNs, batchSize: total },
+          });
+        };
+        const text = texts?.[i];
+        // A text still being rendered: answer when it is ready (it never rejects).
+        if (text instanceof Promise) void text.then(answer, () => answer(undefined));
+        else answer(text);
       });
     } catch (err) {
       for (const item of batch) item.reject(err);

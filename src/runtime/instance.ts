@@ -40,20 +40,29 @@ export interface InstanceSignature {
   int8Risk?: SaturationRisk;
 }
 
-/** A run's outputs, and the JSON text the worker rendered for the batch's requests (if asked). */
+/**
+ * A run's outputs, and the JSON text the worker rendered for the batch's requests (if asked):
+ * either with the outputs, or (large answers) still coming, as promises that never reject.
+ */
 export interface RunResult {
   outputs: WireTensor[];
-  texts?: RequestTexts[];
+  texts?: (RequestTexts | Promise<RequestTexts>)[];
 }
 
 interface Pending {
   resolve: (result: RunResult) => void;
   reject: (err: BerthError) => void;
+  /** how many requests the batch's text plan has */
+  requests: number;
 }
+
+/** The texts of a run still being rendered after its outputs came back. */
+type TextStream = ((text: RequestTexts) => void)[];
 
 export class WorkerInstance {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
+  private readonly textStreams = new Map<number, TextStream>();
   private nextId = 1;
   private exited = false;
   /** Resolves with the model's signature once the session is created. */
@@ -101,7 +110,7 @@ export class WorkerInstance {
     const detached = feeds.find((f) => !Array.isArray(f.data) && f.data.byteLength === 0 && elementCount(f.dims) > 0);
     if (detached) return Promise.reject(internal(`input '${detached.name}' was already handed to a model instance (its buffer is detached)`));
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, requests: text?.rows.length ?? 0 });
       this.worker.postMessage(message, transferList(feeds));
     });
   }
@@ -126,12 +135,35 @@ export class WorkerInstance {
   }
 
   private settle(message: FromWorker): void {
+    if (message.kind === 'texts') {
+      this.receiveTexts(message.id, message.from, message.texts);
+      return;
+    }
     if (message.kind !== 'result' && message.kind !== 'error') return;
     const entry = this.pending.get(message.id);
     if (!entry) return;
     this.pending.delete(message.id);
-    if (message.kind === 'result') entry.resolve({ outputs: message.outputs, texts: message.texts });
-    else entry.reject(internal(`inference failed: ${message.message}`));
+    if (message.kind === 'error') {
+      entry.reject(internal(`inference failed: ${message.message}`));
+      return;
+    }
+    if (!message.textsFollow) {
+      entry.resolve({ outputs: message.outputs, texts: message.texts });
+      return;
+    }
+    const stream: TextStream = [];
+    const texts = Array.from({ length: entry.requests }, (_, i) => new Promise<RequestTexts>((resolve) => {
+      stream[i] = resolve;
+    }));
+    this.textStreams.set(message.id, stream);
+    entry.resolve({ outputs: message.outputs, texts });
+  }
+
+  private receiveTexts(id: number, from: number, texts: RequestTexts[]): void {
+    const stream = this.textStreams.get(id);
+    if (!stream) return;
+    texts.forEach((text, k) => stream[from + k]?.(text));
+    if (from + texts.length >= stream.length) this.textStreams.delete(id);
   }
 
   private fail(reason: string): void {
@@ -140,6 +172,9 @@ export class WorkerInstance {
     const err = internal(`${reason}; the request was aborted`);
     for (const entry of this.pending.values()) entry.reject(err);
     this.pending.clear();
+    // Texts that will not come: the front end renders those answers from the tensors.
+    for (const stream of this.textStreams.values()) for (const resolve of stream) resolve(undefined);
+    this.textStreams.clear();
     if (!this.closing) this.onCrash?.(reason);
   }
 }

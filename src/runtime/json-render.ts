@@ -10,50 +10,76 @@ import type { JsonElements } from '../text/tensor-json.js';
 import type { RequestTexts, TextPlan, WireTensor } from './wire.js';
 
 export function renderTexts(outputs: readonly WireTensor[], plan: TextPlan): RequestTexts[] {
+  return renderTextRange(outputs, plan, 0, plan.rows.length);
+}
+
+/** Renders the texts of requests [from, to) of the batch (see renderTexts). */
+export function renderTextRange(outputs: readonly WireTensor[], plan: TextPlan, from: number, to: number): RequestTexts[] {
   const total = plan.rows.reduce((a, b) => a + b, 0);
   let firstRow = 0;
-  return plan.rows.map((rows, i) => {
-    const spec = plan.specs[i];
-    const start = firstRow;
-    firstRow += rows;
-    if (!spec) return undefined;
-    const texts: Record<string, JsonText> = {};
-    let budget = spec.maxBytes;
-    for (const out of outputs) {
-      if (spec.outputs && !spec.outputs.includes(out.name)) continue;
-      const datatype = datatypeFromOrt(out.type);
-      if (!datatype) continue;
-      let dims = out.dims;
-      let offset = 0;
-      if (plan.rows.length > 1) {
-        // The batcher refuses outputs whose first dimension is not the batch; render nothing then.
-        if (dims[0] !== total) continue;
-        const perRow = elementCount(dims.slice(1));
-        offset = start * perRow;
-        dims = [rows, ...dims.slice(1)];
-      }
-      const count = elementCount(dims);
-      const writer = new JsonTextWriter(budget, Math.min(estimateBytes(datatype, count), budget + 64));
-      const rowRanges: number[] | undefined = spec.layout === 'rows' ? [] : undefined;
-      try {
-        // V1 rows of a scalar output: the one value is the one row.
-        const shape = spec.layout === 'flat' ? [count] : dims.length === 0 ? [1] : dims;
-        writeTensorJson(writer, datatype, out.data as JsonElements, offset, shape, rowRanges);
-        const text = writer.finish();
-        budget -= text.length;
-        texts[out.name] = {
-          bytes: text.length === writer.buf.length ? text : text.slice(),
-          layout: spec.layout,
-          ...(rowRanges ? { rows: Uint32Array.from(rowRanges) } : {}),
-        };
-      } catch (err) {
-        if (!(err instanceof ResponseTooLargeError)) throw err;
-        texts[out.name] = { bytes: new Uint8Array(0), layout: spec.layout, overLimit: spec.maxBytes };
-        break;
-      }
+  for (let i = 0; i < from; i++) firstRow += plan.rows[i]!;
+  const texts: RequestTexts[] = [];
+  for (let i = from; i < to; i++) {
+    texts.push(renderRequest(outputs, plan, i, firstRow, total));
+    firstRow += plan.rows[i]!;
+  }
+  return texts;
+}
+
+/**
+ * The estimated size of a batch's texts: small ones go back with the tensors in one message,
+ * large ones are streamed a few requests at a time (session-worker.ts).
+ */
+export function estimateTextBytes(outputs: readonly WireTensor[], plan: TextPlan): number {
+  let bytes = 0;
+  for (const out of outputs) {
+    const datatype = datatypeFromOrt(out.type);
+    if (datatype) bytes += estimateBytes(datatype, elementCount(out.dims));
+  }
+  const asking = plan.specs.filter(Boolean).length;
+  return plan.specs.length === 0 ? 0 : Math.round((bytes * asking) / plan.specs.length);
+}
+
+function renderRequest(outputs: readonly WireTensor[], plan: TextPlan, i: number, start: number, total: number): RequestTexts {
+  const rows = plan.rows[i]!;
+  const spec = plan.specs[i];
+  if (!spec) return undefined;
+  const texts: Record<string, JsonText> = {};
+  let budget = spec.maxBytes;
+  for (const out of outputs) {
+    if (spec.outputs && !spec.outputs.includes(out.name)) continue;
+    const datatype = datatypeFromOrt(out.type);
+    if (!datatype) continue;
+    let dims = out.dims;
+    let offset = 0;
+    if (plan.rows.length > 1) {
+      // The batcher refuses outputs whose first dimension is not the batch; render nothing then.
+      if (dims[0] !== total) continue;
+      const perRow = elementCount(dims.slice(1));
+      offset = start * perRow;
+      dims = [rows, ...dims.slice(1)];
     }
-    return texts;
-  });
+    const count = elementCount(dims);
+    const writer = new JsonTextWriter(budget, Math.min(estimateBytes(datatype, count), budget + 64));
+    const rowRanges: number[] | undefined = spec.layout === 'rows' ? [] : undefined;
+    try {
+      // V1 rows of a scalar output: the one value is the one row.
+      const shape = spec.layout === 'flat' ? [count] : dims.length === 0 ? [1] : dims;
+      writeTensorJson(writer, datatype, out.data as JsonElements, offset, shape, rowRanges);
+      const text = writer.finish();
+      budget -= text.length;
+      texts[out.name] = {
+        bytes: text.length === writer.buf.length ? text : text.slice(),
+        layout: spec.layout,
+        ...(rowRanges ? { rows: Uint32Array.from(rowRanges) } : {}),
+      };
+    } catch (err) {
+      if (!(err instanceof ResponseTooLargeError)) throw err;
+      texts[out.name] = { bytes: new Uint8Array(0), layout: spec.layout, overLimit: spec.maxBytes };
+      break;
+    }
+  }
+  return texts;
 }
 
 /** The ArrayBuffers of rendered text, for postMessage's transfer list. */

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { statSync } from 'node:fs';
 import type { FromWorker, OpsetUpgrade, RequestTexts, TextPlan, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
-import { renderTexts, textTransferList } from './json-render.js';
+import { estimateTextBytes, renderTextRange, renderTexts, textTransferList } from './json-render.js';
 import { decodeModel, defaultOpsetVersion, encodeModel, loadModel, readOpsetImports } from '../onnx/index.js';
 import { fullRangeU8S8Weights, type SaturationRisk } from './int8-saturation.js';
 import { RUNTIME_MIN_OPSET, RUNTIME_UPGRADE_OPSET, convertOpset } from '../convert/index.js';
@@ -133,6 +133,15 @@ async function run(session: ort.InferenceSession, id: number, feeds: WireTensor[
     }
     // JSON text is rendered here, on this thread, so the main thread only writes bytes. A
     // rendering failure costs only the speed-up: the front end renders from the tensors then.
+    if (text && shouldStream(outputs, text)) {
+      // Large answers: the tensors go back first (copies: this thread still renders from its
+      // own), then the texts a few requests at a time, so the main thread writes the first
+      // answers while the later ones are rendered, instead of after all of them.
+      const copies = outputs.map((o) => (Array.isArray(o.data) ? o : { ...o, data: (o.data as NumericArray).slice() }));
+      post({ kind: 'result', id, outputs: copies, textsFollow: true }, transferList(copies));
+      streamTexts(id, outputs, text);
+      return;
+    }
     let texts: RequestTexts[] | undefined;
     try {
       if (text) texts = renderTexts(outputs, text);
@@ -143,6 +152,40 @@ async function run(session: ort.InferenceSession, id: number, feeds: WireTensor[
   } catch (err) {
     post({ kind: 'error', id, message: err instanceof Error ? err.message : String(err) });
   }
+}
+
+/** Batches whose texts come to less than this go back in one message with the tensors. */
+const STREAM_MIN_BYTES = 48 * 1024;
+/** Texts are sent once this much is rendered (after the first request, sent alone). */
+const STREAM_GROUP_BYTES = 24 * 1024;
+
+function shouldStream(outputs: readonly WireTensor[], text: TextPlan): boolean {
+  return text.rows.length > 1 && estimateTextBytes(outputs, text) >= STREAM_MIN_BYTES;
+}
+
+function streamTexts(id: number, outputs: readonly WireTensor[], text: TextPlan): void {
+  const count = text.rows.length;
+  let from = 0;
+  let group: RequestTexts[] = [];
+  let bytes = 0;
+  const flush = (): void => {
+    post({ kind: 'texts', id, from, texts: group }, textTransferList(group));
+    from += group.length;
+    group = [];
+    bytes = 0;
+  };
+  for (let i = 0; i < count; i++) {
+    let rendered: RequestTexts;
+    try {
+      rendered = renderTextRange(outputs, text, i, i + 1)[0];
+    } catch {
+      rendered = undefined;
+    }
+    group.push(rendered);
+    for (const t of Object.values(rendered ?? {})) bytes += t.bytes.byteLength;
+    if (i === 0 || bytes >= STREAM_GROUP_BYTES) flush();
+  }
+  if (group.length > 0) flush();
 }
 
 void main();

@@ -43,7 +43,10 @@ export type ToWorker =
 export type FromWorker =
   | { kind: 'ready'; inputs: WireValueMetadata[]; outputs: WireValueMetadata[]; upgrade?: OpsetUpgrade; int8Risk?: SaturationRisk }
   | { kind: 'load-error'; message: string }
-  | { kind: 'result'; id: number; outputs: WireTensor[]; texts?: RequestTexts[] }
+  /** `textsFollow`: the requests' texts come after, in 'texts' messages, in request order */
+  | { kind: 'result'; id: number; outputs: WireTensor[]; texts?: RequestTexts[]; textsFollow?: boolean }
+  /** texts of requests [from, from + texts.length) of run `id` */
+  | { kind: 'texts'; id: number; from: number; texts: RequestTexts[] }
   | { kind: 'error'; id: number; message: string };
 
 /**
