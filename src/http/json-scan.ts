@@ -18,7 +18,9 @@
  * fast path); anything else goes to Number(text), V8's correctly rounded conversion. Either way
  * the double equals JSON.parse's. FP32 elements are then Math.fround of that double (what
  * numpy.float32(float(text)) gives), not a direct decimal→float32 rounding, which differs in
- * rare double-rounding cases.
+ * rare double-rounding cases. For FP32, a longer number (17 digits: a float32 widened to double)
+ * is bracketed by its first 15 digits and the next value up; when both round to the same
+ * float32, that is the answer, with no string conversion.
  */
 import type { Datatype, NumericArray } from '../core/tensor.js';
 import { DATATYPES } from '../core/tensor.js';
@@ -184,15 +186,20 @@ function cut(text: string, spans: Map<number, DataSpan>): string {
 
 type Out = Exclude<NumericArray, BigInt64Array | BigUint64Array> | BigInt64Array | BigUint64Array;
 
+/** m × 10^scale, correctly rounded, for m < 2^53 and |scale| ≤ 22 (Clinger's fast path). */
+function scaled(m: number, scale: number): number {
+  return scale >= 0 ? m * POW10[scale]! : m / POW10[-scale]!;
+}
+
 /** Whether 64-bit integers can be written as two 32-bit halves, low half first. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * Converts one data value (text[start, end)) for a numeric or BOOL datatype. Returns undefined
  * when it is not the plain valid case (the caller then takes the general path), and null for
- * float data written with more than 15 significant digits (what Python's json writes for
- * float32 values widened to double): each such token costs a slice and Number() here, and
- * JSON.parse of the span followed by {@link floatsFromParsed} is faster.
+ * float data where many tokens need more than 15 significant digits and the bracket above does
+ * not settle them (FP64 data written in full): each such token costs a slice and Number() here,
+ * and JSON.parse of the span followed by {@link floatsFromParsed} is faster.
  * `expected` (the element count of the declared shape) sizes the array.
  */
 export function scanNumericData(text: string, start: number, end: number, datatype: Datatype, expected: number): NumericArray | undefined | null {
@@ -203,6 +210,7 @@ export function scanNumericData(text: string, start: number, end: number, dataty
   const lo = range ? Number(range[0]) : 0;
   const hi = range ? Number(range[1]) : 0;
   const isBool = datatype === 'BOOL';
+  const single = datatype === 'FP32';
   const Ctor = DATATYPES[datatype].array!;
   let out = new Ctor(Math.max(1, Math.min(expected, ((end - start) >> 1) + 1))) as Out;
   // INT64/UINT64 elements below 2^53 are stored as two int32 halves: no BigInt per element.
@@ -230,15 +238,23 @@ export function scanNumericData(text: string, start: number, end: number, dataty
         const tokenStart = pos;
         const negative = c === 45;
         if (negative) c = text.charCodeAt(++pos);
+        // The first 15 significant digits go into the mantissa (exact in a double); later ones
+        // only shift the scale and say whether the kept digits are a truncation.
         let mantissa = 0;
         let significant = 0;
+        let dropped = 0;
+        let truncated = false;
         let fraction = 0;
         let simple = true; // no point, no exponent
         if (c === 48) {
           c = text.charCodeAt(++pos);
         } else if (c >= 49 && c <= 57) {
           do {
-            mantissa = mantissa * 10 + (c - 48);
+            if (significant < 15) mantissa = mantissa * 10 + (c - 48);
+            else {
+              dropped++;
+              if (c !== 48) truncated = true;
+            }
             significant++;
             c = text.charCodeAt(++pos);
           } while (c >= 48 && c <= 57);
@@ -251,7 +267,11 @@ export function scanNumericData(text: string, start: number, end: number, dataty
           if (!(c >= 48 && c <= 57)) return undefined;
           do {
             if (significant > 0 || c !== 48) {
-              mantissa = mantissa * 10 + (c - 48);
+              if (significant < 15) mantissa = mantissa * 10 + (c - 48);
+              else {
+                dropped++;
+                if (c !== 48) truncated = true;
+              }
               significant++;
             }
             fraction++;
@@ -286,9 +306,16 @@ export function scanNumericData(text: string, start: number, end: number, dataty
           if (v < lo || v > hi) return undefined;
           if (big !== undefined && (big < range[0] || big > range[1])) return undefined;
         } else {
-          const scale = exponent - fraction;
-          if (significant <= 15 && scale >= -22 && scale <= 22) {
+          const scale = exponent - fraction + dropped;
+          const fast = scale >= -22 && scale <= 22;
+          if (fast && !truncated) {
             v = scale === 0 ? mantissa : scale > 0 ? mantissa * POW10[scale]! : mantissa / POW10[-scale]!;
+            if (negative) v = -v;
+          } else if (fast && single && Math.fround(v = scaled(mantissa, scale)) === Math.fround(scaled(mantissa + 1, scale))) {
+            // FP32 of a long number (a float32 widened to 17 digits, as Python and
+            // JSON.stringify write it): the exact value lies in [m, m + 1) × 10^scale, both ends
+            // correctly rounded doubles; double and float32 rounding are monotonic, so when the
+            // ends round to the same float32, so does the number's own double.
             if (negative) v = -v;
           } else {
             if (significant > 15 && ++long * 4 > count + 16) return null;

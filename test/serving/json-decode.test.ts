@@ -180,7 +180,7 @@ const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 /** Float number tokens of every spelling JSON allows, within FP32 range unless `wide`. */
 function floatToken(wide: boolean): string {
   const limit = wide ? 308 : 37;
-  switch (Math.floor(rand() * 12)) {
+  switch (Math.floor(rand() * 13)) {
     case 0: return String(Math.fround(rand() * 4 - 2)); // Python/JS repr of a float32: 17 digits
     case 1: return (rand() * 200 - 100).toFixed(Math.floor(rand() * 9)); // short decimals
     case 2: return `${(rand() * 10).toFixed(Math.floor(rand() * 6))}${pick(['e', 'E'])}${pick(['', '+', '-'])}${Math.floor(rand() * limit)}`;
@@ -192,8 +192,27 @@ function floatToken(wide: boolean): string {
     case 8: return `${Math.floor(rand() * 9) + 1}${Array.from({ length: 15 + Math.floor(rand() * 15) }, () => Math.floor(rand() * 10)).join('')}`; // long integers
     case 9: return `0.${'0'.repeat(Math.floor(rand() * 30))}${Math.floor(rand() * 1e9)}`; // tiny, many leading zeros
     case 10: return `${rand() < 0.5 ? '-' : ''}${Math.floor(rand() * 1e6)}.${Math.floor(rand() * 1e12)}e${Math.floor(rand() * 60) - 30}`;
+    case 11: return nearFloat32Midpoint(); // long text within 1e-17 of a float32 rounding boundary
     default: return String(rand() * 10 ** Math.floor(rand() * 20 - 10)); // doubles, shortest text
   }
+}
+
+/**
+ * Text at, just above or just below the exact midpoint between a float32 and the next one up:
+ * where rounding the first 15 digits cannot tell which float32 the number is (the scanner must
+ * fall back to a full conversion there, and get double rounding right).
+ */
+function nearFloat32Midpoint(): string {
+  const bits = new Uint32Array(1);
+  const f = new Float32Array(bits.buffer);
+  f[0] = rand() * 4 - 2;
+  const a = f[0]!;
+  bits[0]! += 1;
+  const mid = (a + f[0]!) / 2; // exact in a double
+  const exact = mid.toPrecision(30);
+  const below = new Float64Array([mid]);
+  new BigInt64Array(below.buffer)[0]! -= 1n; // the double just below (toward zero)
+  return pick([exact, `${exact}1`, String(below[0]), mid.toPrecision(17), mid.toPrecision(16)]);
 }
 
 const NUMPY = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
