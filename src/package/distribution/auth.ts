@@ -136,11 +136,14 @@ export class Authenticator {
   private scheme: 'none' | 'basic' | 'bearer' = 'none';
   private bearer?: Challenge;
   private readonly tokens = new Map<string, CachedToken>();
+  /** token requests under way, so parallel blob uploads share one */
+  private readonly pending = new Map<string, Promise<void>>();
 
   constructor(
     private readonly credentials: Credentials | undefined,
     private readonly fetchImpl: typeof fetch = fetch,
     private readonly timeoutMs = 30_000,
+    private readonly registry = 'the registry',
   ) {}
 
   get hasCredentials(): boolean {
@@ -167,7 +170,7 @@ export class Authenticator {
     const ch = wwwAuthenticate ? parseChallenge(wwwAuthenticate) : undefined;
     if (!ch) throw new Error('the registry answered 401 without a WWW-Authenticate challenge');
     if (ch.scheme === 'basic') {
-      if (!this.credentials) throw new AuthError('the registry requires a user name and password: pass --creds USER:PASS or --authfile, or log in with `podman login`');
+      if (!this.credentials) throw new AuthError(`registry ${this.registry} requires authentication: pass --creds USER:PASS or --authfile, or log in with \`podman login\``);
       this.scheme = 'basic';
       return;
     }
@@ -175,10 +178,20 @@ export class Authenticator {
     if (!ch.params.realm) throw new Error('the registry\'s Bearer challenge names no realm');
     this.scheme = 'bearer';
     this.bearer = ch;
+    this.tokens.delete(scope);
     await this.fetchToken(scope);
   }
 
-  private async fetchToken(scope: string): Promise<void> {
+  private fetchToken(scope: string): Promise<void> {
+    let p = this.pending.get(scope);
+    if (!p) {
+      p = this.requestToken(scope).finally(() => this.pending.delete(scope));
+      this.pending.set(scope, p);
+    }
+    return p;
+  }
+
+  private async requestToken(scope: string): Promise<void> {
     const ch = this.bearer!;
     let realm: URL;
     try {

@@ -80,7 +80,7 @@ export class RegistryClient {
     this.retries = opts.retries ?? 3;
     this.retryDelayMs = opts.retryDelayMs ?? 250;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
-    this.auth = new Authenticator(opts.credentials, this.fetchImpl, this.timeoutMs);
+    this.auth = new Authenticator(opts.credentials, this.fetchImpl, this.timeoutMs, registry);
   }
 
   /** `GET /v2/`: is this a Distribution API v2 registry, and can we get in? */

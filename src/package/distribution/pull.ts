@@ -3,6 +3,8 @@
 // streamed to disk and checked against its digest and size before it gets its name, JSON documents
 // bounded in size. The manifest is kept byte for byte, so the base is recorded by its real digest.
 
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { isDigest, MEDIA_TYPES, type Descriptor, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.js';
 import type { OciLayout } from '../oci/layout.js';
 import { RegistryClient, type ClientOptions } from './client.js';
@@ -71,6 +73,10 @@ export async function pullToLayout(ref: ImageReference, layout: OciLayout, opts:
   const config = await layout.readJsonBlob<ImageConfig>(manifest.config);
   if (!config || typeof config.architecture !== 'string' || typeof config.os !== 'string') throw new Error(`the image config of ${formatReference(ref)} names no os/architecture`);
 
+  if (!index && opts.platform !== undefined && (config.os !== want.os || config.architecture !== want.architecture)) {
+    throw new Error(`${formatReference(ref)} is ${platformString(config)}, not ${platformString(want)}`);
+  }
+
   const written = await layout.writeBlobBytes(top.bytes, topType);
   const desc: Descriptor = { ...written, ...(platform ? { platform } : { platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) } }) };
   if (opts.tag) await layout.tag(desc, opts.tag);
@@ -89,11 +95,15 @@ async function fetchBlob(client: RegistryClient, layout: OciLayout, repo: string
   }
   let received = 0;
   const stream = await client.getBlob(repo, blob.digest);
-  stream.on('data', (chunk: Buffer) => {
-    received += chunk.byteLength;
-    opts.onProgress?.({ digest: blob.digest, size: blob.size, received, state: 'downloading' });
+  // a pass-through meter, not a 'data' listener: that would start the flow before the writer is attached
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      received += chunk.byteLength;
+      opts.onProgress?.({ digest: blob.digest, size: blob.size, received, state: 'downloading' });
+      done(null, chunk);
+    },
   });
-  await layout.writeBlobStream(stream, blob.mediaType, { digest: blob.digest, size: blob.size });
+  await layout.writeBlobStream(compose(stream, meter), blob.mediaType, { digest: blob.digest, size: blob.size });
   counts.downloaded++;
   opts.onProgress?.({ digest: blob.digest, size: blob.size, received: blob.size, state: 'done' });
 }
@@ -153,4 +163,10 @@ function checkManifest(m: ImageManifest, name: string): void {
   if (!ok(m.config)) throw new Error(`the manifest of ${name} has no valid config descriptor`);
   if (!CONFIG_TYPES.has(m.config.mediaType)) throw new Error(`${name} is not a container image (its config is ${m.config.mediaType})`);
   if (!Array.isArray(m.layers) || m.layers.length > MAX_LAYERS || !m.layers.every(ok)) throw new Error(`the manifest of ${name} has an invalid layers list`);
+}
+
+/** `source` through `meter`, errors from either ending the result. */
+function compose(source: Readable, meter: Transform): Readable {
+  pipeline(source, meter).catch((err: unknown) => meter.destroy(err as Error));
+  return meter;
 }
