@@ -21,6 +21,7 @@ import { credentialsFromFile, parseChallenge, resolveCredentials } from '../../s
 import { RegistryClient } from '../../src/package/distribution/client.js';
 import { pushLayout } from '../../src/package/distribution/push.js';
 import { pullToLayout, choosePlatform } from '../../src/package/distribution/pull.js';
+import { connect } from '../../src/package/distribution/connect.js';
 import { freePort, startDockerRegistry, which, type RunningRegistry } from '../helpers/docker-registry.js';
 
 const USER = 'berth';
@@ -211,6 +212,16 @@ describe('push and pull against docker-registry with htpasswd', { skip: skipReas
     assert.equal(again.uploaded, 0);
     assert.equal(again.skipped, 4);
     assert.equal(again.digest, first.manifest.digest);
+  });
+
+  test('a push to another repository mounts the blobs it can name instead of sending them', async () => {
+    const before = reg.blobCount();
+    const { client } = connect(`${reg.host}/other/model:v1`, { creds: `${USER}:${PASS}` });
+    const res = await pushLayout(mainLayout(), 'v1', ref('other/model:v1'), { client, mountFrom: 'team/model' });
+    assert.equal(res.mounted, 4);
+    assert.equal(res.uploaded, 0);
+    assert.equal(reg.blobCount(), before, 'nothing new is stored');
+    if (which('skopeo')) assert.equal(skopeoDigest(reg.host, 'other/model:v1', `${USER}:${PASS}`).digest, first.manifest.digest);
   });
 
   test('a new model layer uploads exactly that layer and a config, and one manifest', async () => {
