@@ -266,6 +266,24 @@ describe('push and pull against docker-registry with htpasswd', { skip: skipReas
     assert.deepEqual(readFileSync(back.blobPath(img.layers[0]!.digest)), readFileSync(layout.blobPath(img.layers[0]!.digest)));
   });
 
+  test('a chunk that fails part way resumes where the registry says the upload stands', async () => {
+    const layout = new OciLayout(join(tmp, 'resume'));
+    const img = await buildImage(layout, [{ 'big.bin': random(200 * 1024) }], { tag: 'r' });
+    let patches = 0;
+    const flaky = recordingFetch((method) => (method === 'PATCH' && ++patches === 2 ? new Response('{"errors":[{"code":"UNKNOWN"}]}', { status: 502 }) : undefined));
+    const chunkSize = 32 * 1024;
+    const progress: number[] = [];
+    const res = await pushLayout(layout, 'r', ref('team/resume:r'), { ...opts(), chunkSize, fetch: flaky.fetch, retryDelayMs: 10, concurrency: 1, onProgress: (p) => p.digest === img.layers[0]!.digest && progress.push(p.sent) });
+    assert.equal(res.digest, img.manifest.digest);
+    const chunks = Math.ceil(img.layers[0]!.size / chunkSize);
+    assert.equal(flaky.calls.filter((c) => c.method === 'PATCH').length, chunks + 1, 'one chunk sent twice');
+    assert.equal(flaky.calls.filter((c) => c.method === 'POST').length, res.uploaded, 'one upload session per blob: the layer\'s was resumed, not restarted');
+    assert.ok(flaky.calls.some((c) => c.method === 'GET' && c.path.includes('/blobs/uploads/') && c.status === 204), 'the upload status was asked');
+    assert.equal(progress.at(-1), img.layers[0]!.size);
+    const back = await pullToLayout(ref('team/resume:r'), new OciLayout(join(tmp, 'resume-back')), opts());
+    assert.equal(back.manifest.digest, img.manifest.digest);
+  });
+
   test('pull round trip: a fresh layout gets the same manifest, config and layers, digests checked', async () => {
     const back = new OciLayout(join(tmp, 'pulled'));
     const pulled = await pullToLayout(ref('team/model:v1'), back, { ...opts(), tag: 'base', platform: 'linux/amd64' });

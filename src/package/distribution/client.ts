@@ -151,16 +151,37 @@ export class RegistryClient {
     let location = this.location(started);
 
     if (desc.size > this.chunkSize) {
-      for (let start = 0; start < desc.size; start += this.chunkSize) {
+      // A failed chunk resumes where the registry says the upload stands (GET on the upload URL
+      // answers its Range), so a dropped connection late in a multi-GB layer costs one chunk.
+      let offset = 0;
+      let reported = 0;
+      let failures = 0;
+      const report: ProgressFn = (n) => {
+        reported += n;
+        onProgress(n);
+      };
+      while (offset < desc.size) {
+        const start = offset;
         const end = Math.min(start + this.chunkSize, desc.size) - 1;
-        const res = await this.send('PATCH', location.href, {
-          scope, retries: 0,
-          headers: { 'content-type': 'application/octet-stream', 'content-range': `${start}-${end}`, 'content-length': String(end - start + 1) },
-          body: () => counted(open(start, end), onProgress),
-        });
-        await res.body?.cancel();
-        if (res.status !== 202) throw await this.failure(res, `uploading bytes ${start}-${end} of ${short(desc.digest)} to ${repo}`);
-        location = this.location(res);
+        try {
+          const res = await this.send('PATCH', location.href, {
+            scope, retries: 0,
+            headers: { 'content-type': 'application/octet-stream', 'content-range': `${start}-${end}`, 'content-length': String(end - start + 1) },
+            body: () => counted(open(start, end), report),
+          });
+          await res.body?.cancel();
+          if (res.status !== 202) throw await this.failure(res, `uploading bytes ${start}-${end} of ${short(desc.digest)} to ${repo}`);
+          location = this.location(res);
+          offset = end + 1;
+        } catch (err) {
+          if (!isRetryable(err) || failures >= this.retries) throw err;
+          await sleep(this.backoff(failures++));
+          const status = await this.uploadStatus(location, scope).catch(() => undefined);
+          if (!status || status.next > desc.size) throw err;
+          location = status.location;
+          offset = status.next;
+          report(offset - reported);
+        }
       }
       location.searchParams.set('digest', desc.digest);
       const done = await this.send('PUT', location.href, { scope, retries: 0, headers: { 'content-length': '0' } });
@@ -177,6 +198,16 @@ export class RegistryClient {
     });
     await res.body?.cancel();
     if (res.status !== 201) throw await this.failure(res, `uploading ${short(desc.digest)} to ${repo}`);
+  }
+
+  /** Where an upload stands: `GET <location>` answers 204 with `Range: 0-<last byte received>`. */
+  private async uploadStatus(location: URL, scope: string): Promise<{ next: number; location: URL } | undefined> {
+    const res = await this.send('GET', location.href, { scope, timeout: true });
+    await res.body?.cancel();
+    if (res.status !== 204) return undefined;
+    const range = /^(?:bytes=)?0-(\d+)$/.exec(res.headers.get('range') ?? '');
+    const next = range ? Number(range[1]) + 1 : 0;
+    return { next, location: res.headers.get('location') ? this.location(res) : location };
   }
 
   /** Fetches a manifest or index by tag or digest, bounded in size and checked against a digest reference. */
