@@ -22,6 +22,7 @@ import { RegistryClient } from '../../src/package/distribution/client.js';
 import { pushLayout } from '../../src/package/distribution/push.js';
 import { pullToLayout, choosePlatform } from '../../src/package/distribution/pull.js';
 import { connect } from '../../src/package/distribution/connect.js';
+import { registryProgress } from '../../src/cli/registry-progress.js';
 import { freePort, startDockerRegistry, which, type RunningRegistry } from '../helpers/docker-registry.js';
 
 const USER = 'berth';
@@ -149,6 +150,27 @@ describe('references, credentials and challenges', () => {
     assert.equal(choosePlatform(entries, { os: 'linux', architecture: 'arm64' })?.digest, d(2));
     assert.equal(choosePlatform(entries, { os: 'linux', architecture: 'amd64' })?.digest, d(1));
     assert.equal(choosePlatform(entries, { os: 'linux', architecture: 's390x' }), undefined);
+  });
+});
+
+describe('progress display', () => {
+  test('--json writes one line per change of a blob\'s state, not per byte; a terminal gets a bar per blob', () => {
+    const out: string[] = [];
+    const stream = { isTTY: false, write: (s: string) => out.push(s) } as unknown as NodeJS.WriteStream;
+    const d = `sha256:${'b'.repeat(64)}` as Digest;
+    const json = registryProgress({ json: true, stream });
+    for (const [state, sent] of [['checking', 0], ['uploading', 0], ['uploading', 10], ['uploading', 20], ['done', 20]] as const) json.onProgress({ digest: d, size: 20, sent, state });
+    assert.deepEqual(out.join('').trim().split('\n').map((l) => (JSON.parse(l) as { state: string }).state), ['checking', 'uploading', 'done']);
+
+    out.length = 0;
+    const tty = registryProgress({ stream: { ...stream, isTTY: true, columns: 100 } as unknown as NodeJS.WriteStream });
+    tty.onProgress({ digest: d, size: 2048, sent: 2048, state: 'done' });
+    tty.onProgress({ digest: `sha256:${'c'.repeat(64)}` as Digest, size: 10, sent: 10, state: 'skipped' });
+    tty.finish();
+    const screen = out.join('');
+    assert.match(screen, /bbbbbbbbbbbb \[#{24}\] 2\.0 KiB\/2\.0 KiB pushed/);
+    assert.match(screen, /cccccccccccc \[#{24}\] 10 B\/10 B exists/);
+    assert.ok(screen.includes('\x1b[2A'), 'redrawn in place');
   });
 });
 
