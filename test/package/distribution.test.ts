@@ -411,6 +411,58 @@ describe('an unreachable registry', () => {
   });
 });
 
+// ---- a registry that misbehaves: a fake on node:http (the real one never sends these answers) ----
+
+describe('a hostile or broken registry (a fake)', () => {
+  let server: Server;
+  let host = '';
+  let handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void = (_q, r) => r.end();
+  before(async () => {
+    server = createServer((req, res) => handler(req, res));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  const layoutDir = (name: string): OciLayout => new OciLayout(join(tmp, `hostile-${name}`));
+
+  test('a manifest over 4 MiB is refused without reading it all', async () => {
+    handler = (req, res) => {
+      if (req.url === '/v2/') return void res.end('{}');
+      res.writeHead(200, { 'content-type': MEDIA_TYPES.manifest });
+      res.end(Buffer.alloc(5 * 1024 * 1024, 0x20));
+    };
+    await assert.rejects(pullToLayout(parseReference(`${host}/a/b:1`), layoutDir('big'), { retries: 0 }), /over the limit of 4194304/);
+  });
+
+  test('a blob whose bytes are not its digest is refused and nothing is left in the layout', async () => {
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, config: { mediaType: MEDIA_TYPES.config, digest: sha(config), size: config.length }, layers: [] }));
+    handler = (req, res) => {
+      if (req.url?.includes('/manifests/')) return void res.writeHead(200, { 'content-type': MEDIA_TYPES.manifest }).end(manifest);
+      if (req.url?.includes('/blobs/')) return void res.end(Buffer.alloc(config.length, 0x7b)); // same size, other bytes
+      res.end('{}');
+    };
+    const layout = layoutDir('mismatch');
+    await assert.rejects(pullToLayout(parseReference(`${host}/a/b:1`), layout, { retries: 0 }), /does not match its descriptor/);
+    const { readdirSync } = await import('node:fs');
+    assert.deepEqual(readdirSync(join(layout.dir, 'blobs', 'sha256')), [], 'no blob and no temporary file');
+    // by digest, a manifest that hashes to something else is refused
+    await assert.rejects(pullToLayout(parseReference(`${host}/a/b@sha256:${'0'.repeat(64)}`), layout, { retries: 0 }), /hashes to sha256:/);
+  });
+
+  test('a server that is not a registry, and one that never answers, are one-line errors', async () => {
+    handler = (_req, res) => void res.writeHead(404).end('not here');
+    await assert.rejects(new RegistryClient(host, { retries: 0 }).ping(), /http:\/\/127\.0\.0\.1:\d+ is not a Distribution API v2 registry/);
+    handler = () => undefined; // accepts the connection, never answers
+    const t0 = Date.now();
+    await assert.rejects(new RegistryClient(host, { retries: 1, retryDelayMs: 10, timeoutMs: 200 }).ping(), /is unreachable \(http:\/\/127\.0\.0\.1:\d+\): timed out$/);
+    assert.ok(Date.now() - t0 < 3000);
+  });
+});
+
 // ---- bearer tokens: the same registry in token mode, with a token service run here ----
 
 const haveOpenssl = which('openssl');

@@ -55,8 +55,6 @@ interface SendOptions {
   headers?: Record<string, string>;
   /** Called per attempt, so a retry sends the body afresh. */
   body?: () => Readable | Uint8Array | string;
-  /** Applies the request timeout (off for blob bodies, whose transfer may take long). */
-  timeout?: boolean;
   retries?: number;
 }
 
@@ -202,7 +200,7 @@ export class RegistryClient {
 
   /** Where an upload stands: `GET <location>` answers 204 with `Range: 0-<last byte received>`. */
   private async uploadStatus(location: URL, scope: string): Promise<{ next: number; location: URL } | undefined> {
-    const res = await this.send('GET', location.href, { scope, timeout: true });
+    const res = await this.send('GET', location.href, { scope });
     await res.body?.cancel();
     if (res.status !== 204) return undefined;
     const range = /^(?:bytes=)?0-(\d+)$/.exec(res.headers.get('range') ?? '');
@@ -212,7 +210,7 @@ export class RegistryClient {
 
   /** Fetches a manifest or index by tag or digest, bounded in size and checked against a digest reference. */
   async getManifest(repo: string, reference: string, accept: readonly string[]): Promise<ManifestResponse> {
-    const res = await this.send('GET', `/v2/${repo}/manifests/${reference}`, { scope: pullScope(repo), headers: { accept: accept.join(', ') }, timeout: true });
+    const res = await this.send('GET', `/v2/${repo}/manifests/${reference}`, { scope: pullScope(repo), headers: { accept: accept.join(', ') } });
     if (res.status !== 200) throw await this.failure(res, `fetching the manifest ${repo}:${reference}`, { repo, reference });
     let bytes: Uint8Array;
     try {
@@ -229,7 +227,7 @@ export class RegistryClient {
   /** Stores a manifest under a tag or its digest; the registry refuses it unless every blob it names is there. */
   async putManifest(repo: string, reference: string, bytes: Uint8Array, mediaType: string): Promise<Digest> {
     const res = await this.send('PUT', `/v2/${repo}/manifests/${reference}`, {
-      scope: pushScope(repo), timeout: true,
+      scope: pushScope(repo),
       headers: { 'content-type': mediaType, 'content-length': String(bytes.byteLength) },
       body: () => bytes,
     });
@@ -247,7 +245,7 @@ export class RegistryClient {
 
   /** The repository's tags (`GET /v2/<repo>/tags/list`). */
   async listTags(repo: string): Promise<string[]> {
-    const res = await this.send('GET', `/v2/${repo}/tags/list`, { scope: pullScope(repo), timeout: true });
+    const res = await this.send('GET', `/v2/${repo}/tags/list`, { scope: pullScope(repo) });
     if (res.status === 404) {
       await res.body?.cancel();
       return [];
@@ -271,14 +269,19 @@ export class RegistryClient {
       const authz = this.auth.header(opts.scope);
       if (authz) headers.authorization = authz;
       const body = opts.body?.();
+      // The timeout covers waiting for the response's headers, not reading its body (a multi-GB
+      // blob download) nor sending a streamed one (an upload chunk); undici's own body timeout
+      // (300 s without a byte) catches a stalled transfer.
+      const abort = new AbortController();
+      const timer = body instanceof Readable ? undefined : setTimeout(() => abort.abort(Object.assign(new Error('timed out'), { name: 'TimeoutError' })), this.timeoutMs);
       let res: Response;
       try {
         res = await this.fetchImpl(url, {
-          method, headers, redirect: 'follow',
+          method, headers, redirect: 'follow', signal: abort.signal,
           ...(body !== undefined ? { body: body as unknown as RequestInit['body'], duplex: 'half' } : {}),
-          ...(opts.timeout !== false && (body === undefined || !(body instanceof Readable)) ? { signal: AbortSignal.timeout(this.timeoutMs) } : {}),
         } as RequestInit);
       } catch (err) {
+        clearTimeout(timer);
         if (body instanceof Readable) body.destroy();
         const cause = describeCause(err);
         const permanent = cause === 'host not found';
@@ -288,6 +291,7 @@ export class RegistryClient {
         }
         throw new UnreachableError(`registry ${this.registry} is unreachable (${this.base}): ${cause}`);
       }
+      clearTimeout(timer);
       if (res.status === 401) {
         if (!challenged) {
           challenged = true;
