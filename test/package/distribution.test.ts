@@ -453,6 +453,32 @@ describe('a hostile or broken registry (a fake)', () => {
     await assert.rejects(pullToLayout(parseReference(`${host}/a/b@sha256:${'0'.repeat(64)}`), layout, { retries: 0 }), /hashes to sha256:/);
   });
 
+  test('the timeout bounds waiting for an answer, not the transfer of a slow blob', async () => {
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, config: { mediaType: MEDIA_TYPES.config, digest: sha(config), size: config.length }, layers: [] }));
+    handler = (req, res) => {
+      if (req.url?.includes('/manifests/')) return void res.writeHead(200, { 'content-type': MEDIA_TYPES.manifest }).end(manifest);
+      if (req.url?.includes('/blobs/')) {
+        // headers at once, then the bytes trickle in over ~4 timeouts
+        res.writeHead(200, { 'content-length': String(config.length) });
+        let i = 0;
+        const step = Math.ceil(config.length / 8);
+        const timer = setInterval(() => {
+          res.write(config.subarray(i, i + step));
+          i += step;
+          if (i >= config.length) {
+            clearInterval(timer);
+            res.end();
+          }
+        }, 100);
+        return;
+      }
+      res.end('{}');
+    };
+    const got = await pullToLayout(parseReference(`${host}/a/b:1`), layoutDir('slow'), { retries: 0, timeoutMs: 200 });
+    assert.equal(got.config.os, 'linux');
+  });
+
   test('a server that is not a registry, and one that never answers, are one-line errors', async () => {
     handler = (_req, res) => void res.writeHead(404).end('not here');
     await assert.rejects(new RegistryClient(host, { retries: 0 }).ping(), /http:\/\/127\.0\.0\.1:\d+ is not a Distribution API v2 registry/);
