@@ -479,6 +479,27 @@ describe('a hostile or broken registry (a fake)', () => {
     assert.equal(got.config.os, 'linux');
   });
 
+  test('credentials are not sent to another origin a Location names', async () => {
+    const port = (server.address() as { port: number }).port;
+    const seen: { url: string; authz?: string }[] = [];
+    handler = (req, res) => {
+      seen.push({ url: `${req.headers.host}${req.url}`, authz: req.headers.authorization });
+      if (!req.headers.authorization && req.headers.host?.startsWith('127.')) return void res.writeHead(401, { 'www-authenticate': 'Basic realm="fake"' }).end();
+      if (req.method === 'GET') return void res.writeHead(200).end('{}');
+      if (req.method === 'HEAD') return void res.writeHead(404).end();
+      if (req.method === 'POST') return void res.writeHead(202, { location: `http://localhost:${port}/elsewhere/upload` }).end();
+      if (req.method === 'PUT' && req.url?.startsWith('/elsewhere/')) return void res.writeHead(201).end();
+      res.writeHead(201).end();
+    };
+    const layout = layoutDir('origin');
+    await buildImage(layout, [{ x: random(100) }], { tag: 't' });
+    await pushLayout(layout, 't', parseReference(`${host}/a/b:t`), { credentials: { username: 'u', password: 'p' }, retries: 0, concurrency: 1 });
+    const elsewhere = seen.filter((r) => r.url.startsWith('localhost'));
+    assert.ok(elsewhere.length >= 2, 'the uploads went to the Location');
+    assert.ok(elsewhere.every((r) => r.authz === undefined), 'no Authorization header to another origin');
+    assert.ok(seen.some((r) => r.url.startsWith('127.') && r.authz?.startsWith('Basic ')), 'the registry itself got the credentials');
+  });
+
   test('a server that is not a registry, and one that never answers, are one-line errors', async () => {
     handler = (_req, res) => void res.writeHead(404).end('not here');
     await assert.rejects(new RegistryClient(host, { retries: 0 }).ping(), /http:\/\/127\.0\.0\.1:\d+ is not a Distribution API v2 registry/);

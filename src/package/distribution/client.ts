@@ -62,6 +62,7 @@ type ProgressFn = (bytes: number) => void;
 
 export class RegistryClient {
   readonly base: string;
+  private readonly origin: string;
   readonly chunkSize: number;
   private readonly auth: Authenticator;
   private readonly fetchImpl: typeof fetch;
@@ -72,6 +73,7 @@ export class RegistryClient {
   constructor(readonly registry: string, opts: ClientOptions = {}) {
     const scheme = opts.insecure || isLoopback(registry) ? 'http' : 'https';
     this.base = `${scheme}://${apiHost(registry)}`;
+    this.origin = new URL(this.base).origin;
     this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
     if (!(this.chunkSize >= 1024)) throw new Error('the upload chunk size must be at least 1 KiB');
     this.fetchImpl = opts.fetch ?? fetch;
@@ -267,7 +269,8 @@ export class RegistryClient {
       await this.auth.ensure(opts.scope);
       const headers: Record<string, string> = { ...opts.headers };
       const authz = this.auth.header(opts.scope);
-      if (authz) headers.authorization = authz;
+      // credentials go to the registry's own origin only, not to a host its Location names
+      if (authz && url.origin === this.origin) headers.authorization = authz;
       const body = opts.body?.();
       // The timeout covers waiting for the response's headers, not reading its body (a multi-GB
       // blob download) nor sending a streamed one (an upload chunk); undici's own body timeout
@@ -319,8 +322,9 @@ export class RegistryClient {
 
   private resolve(pathOrUrl: string): URL {
     const url = new URL(pathOrUrl, this.base);
-    // a registry's Location must not send our credentials elsewhere by scheme downgrade
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`registry ${this.registry} sent an upload location that is not http(s): ${url.href}`);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`registry ${this.registry} sent a location that is not http(s): ${url.href}`);
+    // an https registry may not move an upload to plain http (the blob and our credentials would travel in clear)
+    if (url.protocol === 'http:' && this.base.startsWith('https:')) throw new Error(`registry ${this.registry} sent a plain-http location: ${url.href}`);
     return url;
   }
 
