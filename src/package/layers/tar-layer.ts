@@ -102,7 +102,8 @@ export async function writeTarLayer(layout: OciLayout, entries: readonly LayerEn
   return { descriptor, diffId: `sha256:${diff.digest('hex')}`, tarSize };
 }
 
-async function feed(pack: ReturnType<typeof tarPack>, entries: LayerEntry[], mtime: number): Promise<void> {
+/** Adds sorted entries to a tar-stream pack with the fixed header fields, then finalizes it. */
+export async function feed(pack: ReturnType<typeof tarPack>, entries: LayerEntry[], mtime: number): Promise<void> {
   const base = { mtime: new Date(mtime * 1000), uid: 0, gid: 0, uname: '', gname: '', size: 0, linkname: '', devmajor: 0, devminor: 0 };
   for (const e of entries) {
     if (e.type === 'dir') {
