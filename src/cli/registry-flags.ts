@@ -34,12 +34,17 @@ export function registryFlags(opts: RegistryCliOptions): RegistryFlags {
   };
 }
 
-/** Pushes the image `tag` (or the only one) of the OCI layout in `dir` to `reference`, showing progress on stderr. */
-export async function pushOciLayout(dir: string, tag: string | undefined, reference: string, opts: RegistryCliOptions & { json?: boolean }): Promise<PushResult> {
+/**
+ * Pushes the image `tag` (or the only one) of an OCI layout to `reference`, showing progress on
+ * stderr. A reference without a tag or digest takes the tag of `tag` (`--tag digits:3 --push
+ * reg/team/digits` pushes reg/team/digits:3).
+ */
+export async function pushOciLayout(layout: OciLayout | string, tag: string | undefined, reference: string, opts: RegistryCliOptions & { json?: boolean }): Promise<PushResult> {
   const { ref, client } = connect(reference, registryFlags(opts));
+  if (ref.tag === undefined && ref.digest === undefined && tag) ref.tag = tag.slice(tag.lastIndexOf('/') + 1).split(':')[1] ?? 'latest';
   const progress = registryProgress({ json: opts.json });
   try {
-    return await pushLayout(new OciLayout(dir), tag, ref, { client, onProgress: progress.onProgress });
+    return await pushLayout(typeof layout === 'string' ? new OciLayout(layout) : layout, tag, ref, { client, onProgress: progress.onProgress });
   } finally {
     progress.finish();
   }

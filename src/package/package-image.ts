@@ -4,7 +4,8 @@
 // Every failure removes what it staged: an output is there complete or not at all.
 
 import { rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { Registry } from '../registry/registry.js';
 import { buildImage, type BuildProgress, type BuiltLayer } from './image/build.js';
 import { resolveBase, type RegistryBaseResolver } from './image/base.js';
@@ -16,6 +17,7 @@ import { writeArchive } from './output/archive.js';
 import { checkOciTarget, ensureParent, publishOciDir, stagingPath } from './output/oci-dir.js';
 import { writeDockerfileContext } from './dockerfile.js';
 import type { Digest } from './oci/types.js';
+import type { PushResult } from './distribution/push.js';
 
 export interface PackageOptions {
   models: string[];
@@ -33,6 +35,8 @@ export interface PackageOptions {
   appRoot?: string;
   openRegistry: () => Promise<Registry>;
   pullBase?: RegistryBaseResolver;
+  /** --push: sends the built image (tagged `tag` in the staging layout) to a registry, before any local output is published */
+  push?: (layout: OciLayout, tag: string) => Promise<PushResult>;
   progress?: BuildProgress;
   env?: NodeJS.ProcessEnv;
 }
@@ -47,6 +51,8 @@ export interface PackageResult {
   base: { ref: string; digest?: Digest };
   models: { name: string; version: number; digest: Digest }[];
   outputs: { oci?: string; archive?: string; dockerfile?: string };
+  /** what --push did: the reference by digest, blobs uploaded and skipped */
+  push?: PushResult;
 }
 
 /** NAME[:TAG] as an image reference: lowercase repository path (an optional registry host[:port]), tag of [\w.-]. */
@@ -58,7 +64,7 @@ export function checkTag(tag: string): string {
 }
 
 export async function packageImage(o: PackageOptions): Promise<PackageResult> {
-  if (!o.oci && !o.archive && !o.dockerfile) throw new Error('name an output: --oci DIR, --archive FILE or --dockerfile DIR');
+  if (!o.oci && !o.archive && !o.dockerfile && !o.push) throw new Error('name an output: --oci DIR, --archive FILE, --dockerfile DIR or --push REGISTRY/REPO:TAG');
   const platform = o.platform ?? hostPlatform() ?? 'linux/amd64';
   const { platform: target } = parsePlatform(platform);
   const env = o.env ?? process.env;
@@ -78,11 +84,13 @@ export async function packageImage(o: PackageOptions): Promise<PackageResult> {
     models: models.flatMap((m) => m.versions.map((v) => ({ name: m.name, version: v.version, digest: v.digest }))),
     outputs: {},
   };
-  if (o.oci || o.archive) {
-    const staging = stagingPath(o.oci ?? o.archive!, 'oci');
+  if (o.oci || o.archive || o.push) {
+    const staging = stagingPath(o.oci ?? o.archive ?? join(tmpdir(), 'berth-push'), 'oci');
     try {
       const layout = new OciLayout(staging);
       const built = await buildImage(plan, layout, { mtime: layerMtime(env), progress: o.progress });
+      // pushed first: a refused push (credentials, network) fails the command with nothing published
+      if (o.push) result.push = await o.push(layout, tag);
       if (o.archive) await writeArchive(layout, built, tag, o.archive, layerMtime(env));
       if (o.oci) await publishOciDir(staging, o.oci);
       Object.assign(result, { manifestDigest: built.manifest.digest, configDigest: built.config.digest, layers: built.layers });

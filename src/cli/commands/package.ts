@@ -9,6 +9,12 @@ import { Registry } from '../../registry/registry.js';
 import { packageImage, type PackageResult } from '../../package/package-image.js';
 import type { BuildProgress } from '../../package/image/build.js';
 import { fail } from '../fail.js';
+import { join } from 'node:path';
+import { berthHome } from '../../config/defaults.js';
+import type { OciLayout } from '../../package/oci/layout.js';
+import { registryBaseResolver } from '../../package/distribution/base.js';
+import { parseReference } from '../../package/distribution/reference.js';
+import { addRegistryOptions, pushOciLayout, registryFlags } from '../registry-flags.js';
 
 interface PackageFlags {
   tag?: string;
@@ -22,6 +28,11 @@ interface PackageFlags {
   json?: boolean;
   home?: string;
   catalog?: string;
+  push?: string;
+  creds?: string;
+  authfile?: string;
+  insecure?: boolean;
+  chunkSize?: number;
 }
 
 /** One line per layer on a terminal, rewritten as bytes go by. */
@@ -62,12 +73,13 @@ function summary(r: PackageResult): string {
   }
   if (r.outputs.oci) lines.push(`OCI layout: ${r.outputs.oci} (skopeo inspect oci:${r.outputs.oci}:${r.tag})`);
   if (r.outputs.archive) lines.push(`archive:    ${r.outputs.archive} (podman load -i / docker load -i)`);
+  if (r.push) lines.push(`pushed:     ${r.push.reference} (${r.push.uploaded} blobs uploaded, ${r.push.skipped} already there${r.push.mounted ? `, ${r.push.mounted} mounted` : ''})`);
   if (r.outputs.dockerfile) lines.push(`Dockerfile: ${r.outputs.dockerfile}/Dockerfile (buildah bud -t ${r.tag} ${r.outputs.dockerfile})`);
   return `${lines.join('\n')}\n`;
 }
 
 export function registerPackage(program: Command): void {
-  program
+  const cmd = program
     .command('package')
     .description('build a reproducible OCI image of the server and its models, without a Docker daemon (docs/packaging.md)')
     .argument('<models...>', '.onnx files, model repositories, or registry references NAME:VERSION / NAME@ALIAS')
@@ -75,15 +87,18 @@ export function registerPackage(program: Command): void {
     .option('--oci <dir>', 'write an OCI image layout to DIR')
     .option('--archive <file>', 'write a tar that podman load and docker load read')
     .option('--dockerfile <dir>', 'write a Dockerfile and build context producing the same image')
-    .option('--base <ref>', 'base image: oci:DIR[:TAG] (a local OCI layout); scratch for --model-only')
+    .option('--base <ref>', 'base image: REGISTRY/REPO:TAG (pulled, recorded by digest), oci:DIR[:TAG] (a local OCI layout); scratch for --model-only')
+    .option('--push <ref>', 'push the image to REGISTRY/REPO[:TAG] (Distribution API; the tag defaults to --tag\'s)')
     .addOption(new Option('--platform <os/arch>', 'target platform').choices(['linux/amd64', 'linux/arm64']))
     .option('--node <path>', 'a Node binary for the target platform, added when the base has none (default: this one, for this machine\'s platform)')
     .option('--model-only', 'an image of /models and a static busybox shell only (KServe modelcar, oci:// storage)')
     .option('--json', 'print one JSON line: digests and sizes per layer')
     .option('--home <dir>', 'registry home, for registry references (default: $BERTH_HOME or ~/.berth)')
-    .option('--catalog <url>', 'registry catalog (default: $BERTH_CATALOG_URL, else HOME/catalog.db)')
-    .action(async (models: string[], flags: PackageFlags) => {
+    .option('--catalog <url>', 'registry catalog (default: $BERTH_CATALOG_URL, else HOME/catalog.db)');
+  addRegistryOptions(cmd);
+  cmd.action(async (models: string[], flags: PackageFlags) => {
       try {
+        if (flags.push) parseReference(flags.push); // a malformed --push fails before the build, not after it
         const result = await packageImage({
           models,
           tag: flags.tag,
@@ -96,6 +111,9 @@ export function registerPackage(program: Command): void {
           modelOnly: flags.modelOnly,
           openRegistry: () => Registry.open({ home: flags.home, catalogUrl: flags.catalog }),
           progress: process.stderr.isTTY && !flags.json ? terminalProgress() : undefined,
+          // image registries (--base REGISTRY/REPO:TAG, --push): bases cached in HOME/cache/base-images
+          pullBase: registryBaseResolver(registryFlags(flags), join(flags.home ?? berthHome(), 'cache', 'base-images')),
+          ...(flags.push ? { push: (layout: OciLayout, tag: string) => pushOciLayout(layout, tag, flags.push!, flags) } : {}),
         });
         process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : summary(result));
       } catch (err) {
