@@ -4,9 +4,11 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { digitsRepo, makeBase, runCli, tempDir } from './helpers.js';
+import { digitsRepo, hasTool, makeBase, runCli, tempDir } from './helpers.js';
 
 describe('berth package (CLI)', { timeout: 600_000 }, () => {
   let dir: string;
@@ -107,5 +109,38 @@ describe('berth package (CLI)', { timeout: 600_000 }, () => {
     assert.match(text, /^ENV ORT_DISABLE_TELEMETRY="1"$/m);
     assert.deepEqual(await readFile(join(out, 'layers/03-models/models/digits/1/model.onnx')), await readFile(join(models, 'digits/1/model.onnx')));
     assert.equal((await stat(join(out, 'layers/02-app/tmp'))).mode & 0o7777, 0o1777);
+  });
+});
+
+describe('berth package --dockerfile under buildah', { timeout: 600_000 }, () => {
+  const conf = join(tmpdir(), `berth-pkg-containers-${process.pid}.conf`);
+  const env = { ...process.env, CONTAINERS_CONF: conf };
+  const name = `localhost/berth-pkg-test-${process.pid}:1`;
+  let dir: string;
+  const missing = !hasTool('buildah') ? 'buildah is not installed' : !hasTool('podman') ? 'podman is not installed' : false;
+
+  after(async () => {
+    // the image, and the base buildah stored under a name made from the layout's path
+    if (!missing && dir) spawnSync('podman', ['rmi', '-f', name, `localhost${join(dir, 'base')}`], { env });
+    if (dir) await rm(dir, { recursive: true, force: true });
+    await rm(conf, { force: true });
+  });
+
+  it('builds FROM a local OCI layout base, with the image\'s user, entrypoint and one layer per COPY', { skip: missing }, async () => {
+    await writeFile(conf, '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\nruntime = "runc"\n');
+    // buildah 1.28 names the image it reads from an oci: path after the path, and refuses capitals (mkdtemp's suffix has some)
+    dir = join(tmpdir(), `berth-pkg-buildah-${process.pid}`);
+    await mkdir(dir);
+    const models = await digitsRepo(join(dir, 'models'));
+    const base = await makeBase(join(dir, 'base'), { nodeVersion: '20.20.2' });
+    const r = runCli(['package', models, '--base', base, '--tag', name.replace('localhost/', ''), '--dockerfile', join(dir, 'ctx')]);
+    assert.equal(r.status, 0, r.stderr);
+    const built = spawnSync('buildah', ['bud', '--layers', '--force-rm', '-q', '-t', name, join(dir, 'ctx')], { env, encoding: 'utf8', timeout: 300_000 });
+    assert.equal(built.status, 0, built.stderr);
+    const info = JSON.parse(spawnSync('podman', ['image', 'inspect', name], { env, encoding: 'utf8' }).stdout) as { Config: { User: string; Entrypoint: string[]; Labels: Record<string, string> }; RootFS: { Layers: string[] } }[];
+    assert.equal(info[0]!.Config.User, '65532:65532');
+    assert.deepEqual(info[0]!.Config.Entrypoint, ['/usr/local/bin/node', '/app/dist/cli/main.js', 'serve', '/models', '--host', '0.0.0.0']);
+    assert.match(info[0]!.Config.Labels['io.berth.models']!, /^digits:1@sha256:/);
+    assert.equal(info[0]!.RootFS.Layers.length, 4, 'the base layer and three COPY layers');
   });
 });
