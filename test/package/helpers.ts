@@ -31,6 +31,7 @@ export async function makeBase(dir: string, opts: { nodeVersion?: string; archit
     os: 'linux',
     config: { Env: ['PATH=/usr/bin:/bin', 'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'], Labels: opts.nodeVersion ? { 'io.berth.node.version': opts.nodeVersion } : {} , Cmd: ['/bin/false'] },
     rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+    history: [{ created: '1970-01-01T00:00:00Z', created_by: 'test base: /etc/passwd, /etc/group, /tmp' }],
   };
   const configDesc = await layout.writeBlobBytes(Buffer.from(JSON.stringify(config)), MEDIA_TYPES.config);
   const manifest: ImageManifest = { schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, config: configDesc, layers: [layer.descriptor] };

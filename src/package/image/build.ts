@@ -54,7 +54,12 @@ export async function buildImage(plan: ImagePlan, layout: OciLayout, opts: { mti
       diffIds.push(base.config.rootfs.diff_ids[i]!);
       layers.push({ name: 'base', digest: l.digest, size: l.size, diffId: base.config.rootfs.diff_ids[i]! });
     }
-    history.push(...(base.config.history ?? []));
+    // tools (buildah, docker) require one non-empty history entry per layer; a base without a
+    // consistent history gets one entry per layer instead
+    const baseHistory = base.config.history ?? [];
+    const nonEmpty = baseHistory.filter((h) => !h.empty_layer).length;
+    if (nonEmpty === base.manifest.layers.length) history.push(...baseHistory);
+    else history.push(...base.manifest.layers.map(() => ({ created, created_by: `base ${base.ref}` })));
   }
 
   for (const lp of plan.layers) {
