@@ -49,7 +49,7 @@ describe('berth package (CLI)', { timeout: 600_000 }, () => {
   });
 
   it('no output named', async () => {
-    await refused([models, '--base', base], /--oci DIR, --archive FILE or --dockerfile DIR/);
+    await refused([models, '--base', base], /--oci DIR, --archive FILE, --dockerfile DIR or --push REGISTRY\/REPO:TAG/);
   });
 
   it('a base whose Node is too old', async () => {
