@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cp, mkdir, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OciLayout } from '../../src/package/oci/layout.js';
 import { pushLayout } from '../../src/package/distribution/push.js';
@@ -67,6 +67,25 @@ describe('berth package --base and --push against docker-registry', { skip, time
       const s = spawnSync('skopeo', ['inspect', '--tls-verify=false', '--creds', creds, `docker://${reg.host}/team/digits:1`], { encoding: 'utf8' });
       assert.equal(s.status, 0, s.stderr);
       assert.equal((JSON.parse(s.stdout) as { Digest: string }).Digest, first.manifestDigest);
+    }
+  });
+
+  it('podman pulls the pushed image by tag, with the digest the build printed', { skip: !which('podman') && 'podman is not installed' }, async () => {
+    const root = join(dir, 'podman');
+    await mkdir(root, { recursive: true });
+    const conf = join(root, 'containers.conf');
+    await writeFile(conf, '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\nruntime = "runc"\n');
+    const podman = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync('podman', ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', ...args], {
+      encoding: 'utf8', timeout: 300_000, env: { ...process.env, CONTAINERS_CONF: conf },
+    });
+    try {
+      const image = `${reg.host}/team/digits:1`;
+      const pull = podman('pull', '--tls-verify=false', '--creds', creds, image);
+      assert.equal(pull.status, 0, String(pull.stderr));
+      const inspect = podman('image', 'inspect', '--format', '{{.Digest}} {{.Config.User}}', image);
+      assert.equal(String(inspect.stdout).trim(), `${first.manifestDigest} 65532:65532`);
+    } finally {
+      podman('rmi', '-a', '-f');
     }
   });
 
