@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const arch = values.arch!;
   if (arch !== 'amd64' && arch !== 'arm64') throw new Error(`--arch ${arch}: expected amd64 or arm64`);
 
-  const created = new Date(epoch * 1000).toISOString();
+  const created = new Date(epoch * 1000).toISOString().replace('.000Z', 'Z');
   const layout = new OciLayout(out);
   await layout.init();
 
