@@ -1,7 +1,8 @@
 /**
  * The offline base image (scripts/build-base.sh) for container tests, built once per recipe and
- * Node version into .scratch/base-image/<key>/ and reused; under CI (`CI` set) it is built fresh
- * into a temporary directory, so the recipe itself is what CI tests.
+ * Node version into .scratch/base-image/<key>/ and reused by every test file after it. CI starts
+ * from a clean checkout, so there the recipe itself is run; BERTH_BASE_FRESH=1 forces a fresh
+ * build into a temporary directory.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -38,7 +39,7 @@ function recipeKey(): string {
 
 /** Builds (or reuses) the base image; SOURCE_DATE_EPOCH 0 as in the docs' default. */
 export async function ensureBaseImage(): Promise<BaseImage> {
-  const fresh = !!process.env.CI;
+  const fresh = process.env.BERTH_BASE_FRESH === '1';
   let dir: string;
   let temp: string | undefined;
   if (fresh) {
