@@ -172,7 +172,8 @@ export class Podman {
     const image = `localhost/${uniqueName('berth-test')}:latest`;
     this.images.add(image);
     await this.check(['tag', loaded, image]);
-    if (loaded !== image) await this.exec(['untag', loaded]);
+    // only the loaded name: `podman untag IMAGE` alone would drop every name of that image id
+    if (loaded !== image) await this.exec(['untag', loaded, loaded]);
     return image;
   }
 

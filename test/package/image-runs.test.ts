@@ -17,12 +17,12 @@ import { CLI, startCliServer, type ChildServer } from '../helpers/cli-server.js'
 import { connect, type Msg } from '../grpc/helpers.js';
 import { postBinary, postJson } from '../helpers/http.js';
 import { Podman, containerSkipReason, freePort, type Container } from '../helpers/podman.js';
-import { buildServerImage } from './image-build.js';
+import { buildServerImage, packageSkipReason, type BuiltImage } from './image-build.js';
 
 /** Container start → /v2/health/ready answers 200, on a shared 2-core machine (measured ~2-3 s). */
 const READY_WITHIN_MS = 30000;
 
-const skip = containerSkipReason(['podman', 'skopeo', 'runc']) ?? baseSkipReason() ?? (existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)');
+const skip = containerSkipReason(['podman', 'skopeo', 'runc']) ?? baseSkipReason() ?? (existsSync(CLI) ? packageSkipReason() : 'dist/ is not built (npm run build)');
 
 /** A few held-out digits rows: the same inputs for the container and the bare server. */
 function sampleRows(n: number): number[][] {
@@ -37,6 +37,7 @@ describe('the packaged image runs under podman', { skip, timeout: 20 * 60 * 1000
   let podman: Podman;
   let work: string;
   let image: string;
+  let built: BuiltImage;
   let container: Container;
   let bare: ChildServer;
   let readyMs: number;
@@ -50,9 +51,10 @@ describe('the packaged image runs under podman', { skip, timeout: 20 * 60 * 1000
     work = await mkdtemp(join(tmpdir(), 'berth-image-runs-'));
     const models = join(work, 'models');
     await ensureDigitsModel(models);
-    const built = await buildServerImage({ podman, baseDir: base.dir, models, work });
+    built = await buildServerImage({ podman, baseDir: base.dir, models, work });
     image = built.image;
-    console.log(`# image built by ${built.how} in ${built.seconds.toFixed(1)} s`);
+    const sizes = built.result.layers.map((l) => `${l.name} ${(l.size / 1e6).toFixed(1)} MB`).join(', ');
+    console.log(`# berth package: ${built.seconds.toFixed(1)} s, ${built.result.manifestDigest}; ${sizes}`);
     // startCliServer passes --grpc-port 0 (gRPC off); a later flag wins
     bareGrpcPort = await freePort();
     bare = await startCliServer([models, '--grpc-port', String(bareGrpcPort)]);
@@ -70,6 +72,14 @@ describe('the packaged image runs under podman', { skip, timeout: 20 * 60 * 1000
 
   test(`ready within ${READY_WITHIN_MS / 1000} s`, () => {
     assert.ok(readyMs < READY_WITHIN_MS, `ready after ${readyMs} ms`);
+  });
+
+  test('podman load reads the --archive output as the same image', async () => {
+    const fromArchive = await podman.loadArchive(built.archive);
+    const id = async (ref: string) => (await podman.check(['image', 'inspect', '--format', '{{.Id}}', ref])).trim();
+    const expected = built.result.configDigest.slice('sha256:'.length);
+    assert.equal(await id(image), expected);
+    assert.equal(await id(fromArchive), expected);
   });
 
   test('the server process runs as uid 65532', async () => {
