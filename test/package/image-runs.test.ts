@@ -16,6 +16,7 @@ import { baseSkipReason, ensureBaseImage, type BaseImage } from '../helpers/base
 import { CLI, startCliServer, type ChildServer } from '../helpers/cli-server.js';
 import { connect, type Msg } from '../grpc/helpers.js';
 import { postBinary, postJson } from '../helpers/http.js';
+import { writeSlow } from '../helpers/models.js';
 import { Podman, containerSkipReason, freePort, type Container } from '../helpers/podman.js';
 import { buildServerImage, packageSkipReason, type BuiltImage } from './image-build.js';
 
@@ -51,6 +52,7 @@ describe('the packaged image runs under podman', { skip, timeout: 20 * 60 * 1000
     work = await mkdtemp(join(tmpdir(), 'berth-image-runs-'));
     const models = join(work, 'models');
     await ensureDigitsModel(models);
+    await writeSlow(models, 'slow', 48, { max_batch_size: 8192 }); // for the drain check
     built = await buildServerImage({ podman, baseDir: base.dir, models, work });
     image = built.image;
     const sizes = built.result.layers.map((l) => `${l.name} ${(l.size / 1e6).toFixed(1)} MB`).join(', ');
@@ -147,14 +149,27 @@ describe('the packaged image runs under podman', { skip, timeout: 20 * 60 * 1000
     }
   });
 
-  test('SIGTERM drains and the container exits 0', async () => {
+  test('SIGTERM drains: readiness turns false, the request in flight completes, exit 0', async () => {
+    // as test/serving/drain.test.ts does for the bare process: a slow inference is running when
+    // the signal arrives
+    const n = 4096;
+    const inflight = postJson(`${container.url}/v2/models/slow/infer`, { inputs: [{ name: 'input', shape: [n, 512], datatype: 'FP32', data: new Array(n * 512).fill(1) }] });
+    await new Promise((r) => setTimeout(r, 500)); // let the request reach the worker
     const started = Date.now();
     await container.signal('TERM');
+    const deadline = Date.now() + 10000;
+    while (!/draining/.test(await container.logs())) {
+      assert.ok(Date.now() < deadline, 'no "draining" log line within 10 s of SIGTERM');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const ready = await fetch(`${container.url}/v2/health/ready`).then((r) => r.status, () => 'closed');
+    const answer = await inflight;
     const code = await container.wait(60000);
     const logs = await container.logs();
+    assert.equal(answer.status, 200, `in-flight request failed: ${JSON.stringify(answer.body)}\n${logs}`);
+    assert.ok(ready === 503 || ready === 'closed', `readiness while draining: ${ready}`);
     assert.equal(code, 0, logs);
-    assert.match(logs, /draining/);
-    assert.match(logs, /"stopped"|stopped/);
-    console.log(`# SIGTERM → exit 0 in ${Date.now() - started} ms`);
+    assert.match(logs, /"msg":"stopped"/);
+    console.log(`# SIGTERM → exit 0 in ${Date.now() - started} ms, the in-flight request answered 200`);
   });
 });
