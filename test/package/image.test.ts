@@ -166,3 +166,27 @@ describe('berth package: a registry reference', { timeout: 300_000 }, () => {
     );
   });
 });
+
+describe('berth package: a base without Node', { timeout: 600_000 }, () => {
+  let dir: string;
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('gets this machine\'s Node binary at /usr/local/bin/node, in its own layer below node_modules', { skip: process.platform !== 'linux' || process.arch !== 'x64' ? 'needs a linux/amd64 host' : false }, async () => {
+    dir = await tempDir('node');
+    const models = await digitsRepo(join(dir, 'models'));
+    const base = await makeBase(join(dir, 'base'));
+    const r = await packageImage({ models: [models], tag: 'digits-server:1', base, oci: join(dir, 'oci'), platform: 'linux/amd64', openRegistry: noRegistry });
+    assert.deepEqual(r.layers.map((l) => l.name), ['base', 'node', 'node_modules', 'app', 'models']);
+    const layer = join(dir, 'oci/blobs/sha256', r.layers[1]!.digest.slice(7));
+    const listing = execFileSync('tar', ['-tvzf', layer], { encoding: 'utf8' });
+    assert.match(listing, /^-rwxr-xr-x 0\/0 .* usr\/local\/bin\/node$/m);
+    const node = execFileSync('tar', ['-xzOf', layer, 'usr/local/bin/node'], { maxBuffer: 1 << 30 });
+    assert.equal(sha256(node), sha256(await readFile(process.execPath)));
+    const manifest = JSON.parse(await readFile(join(dir, 'oci/blobs/sha256', r.manifestDigest!.slice(7)), 'utf8')) as { config: { digest: string } };
+    const config = JSON.parse(await readFile(join(dir, 'oci/blobs/sha256', manifest.config.digest.slice(7)), 'utf8')) as { config: { Env: string[]; Labels: Record<string, string> } };
+    assert.ok(config.config.Env.includes(`NODE_VERSION=${process.versions.node}`));
+    assert.equal(config.config.Labels['io.berth.node.version'], process.versions.node);
+  });
+});
