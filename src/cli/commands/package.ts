@@ -3,7 +3,9 @@
  * (or of the models alone, --model-only), without a Docker daemon; or a Dockerfile producing the
  * same image. docs/packaging.md.
  */
+import { join } from 'node:path';
 import { Option, type Command } from 'commander';
+import { berthHome } from '../../config/defaults.js';
 import { formatBytes } from '../../onnx/inspect.js';
 import { Registry } from '../../registry/registry.js';
 import { packageImage, type PackageResult } from '../../package/package-image.js';
@@ -22,6 +24,7 @@ interface PackageFlags {
   json?: boolean;
   home?: string;
   catalog?: string;
+  cache?: boolean;
 }
 
 /** One line per layer on a terminal, rewritten as bytes go by. */
@@ -48,7 +51,7 @@ function terminalProgress(): BuildProgress {
       line(`${name}: ${total ? Math.min(100, Math.floor((done / total) * 100)) : 100}% of ${formatBytes(total)}`);
     },
     layerDone(l) {
-      line(`${l.name}: ${formatBytes(l.tarSize ?? 0)} → ${formatBytes(l.size)} ${l.digest.slice(0, 19)}\n`);
+      line(`${l.name}: ${formatBytes(l.tarSize ?? 0)} → ${formatBytes(l.size)} ${l.digest.slice(0, 19)}${l.cached ? ' (cached)' : ''}\n`);
     },
   };
 }
@@ -80,7 +83,8 @@ export function registerPackage(program: Command): void {
     .option('--node <path>', 'a Node binary for the target platform, added when the base has none (default: this one, for this machine\'s platform)')
     .option('--model-only', 'an image of /models and a static busybox shell only (KServe modelcar, oci:// storage)')
     .option('--json', 'print one JSON line: digests and sizes per layer')
-    .option('--home <dir>', 'registry home, for registry references (default: $BERTH_HOME or ~/.berth)')
+    .option('--no-cache', 'write every layer again instead of reusing unchanged ones from HOME/cache/layers')
+    .option('--home <dir>', 'registry home for registry references, and the layer cache (default: $BERTH_HOME or ~/.berth)')
     .option('--catalog <url>', 'registry catalog (default: $BERTH_CATALOG_URL, else HOME/catalog.db)')
     .action(async (models: string[], flags: PackageFlags) => {
       try {
@@ -95,6 +99,7 @@ export function registerPackage(program: Command): void {
           node: flags.node,
           modelOnly: flags.modelOnly,
           openRegistry: () => Registry.open({ home: flags.home, catalogUrl: flags.catalog }),
+          cacheDir: flags.cache === false ? undefined : join(flags.home ?? berthHome(), 'cache', 'layers'),
           progress: process.stderr.isTTY && !flags.json ? terminalProgress() : undefined,
         });
         process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : summary(result));
