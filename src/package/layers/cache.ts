@@ -19,6 +19,8 @@ import { GZIP_LEVEL, type WrittenLayer } from './tar-layer.js';
 /** Bump when the layer writer's output changes for the same inputs. */
 const FORMAT = 'berth-layer-v1';
 const MAX_ENTRIES = 24;
+/** the largest layer copied into the cache when a hard link is not possible */
+const MAX_COPY_BYTES = 512 * 1024 * 1024;
 
 export class LayerCache {
   constructor(readonly dir: string) {}
@@ -60,7 +62,11 @@ export class LayerCache {
     if (!(await stat(blob).then((s) => s.size === layer.descriptor.size, () => false))) {
       const tmp = `${blob}.${randomBytes(6).toString('hex')}.tmp`;
       const src = layout.blobPath(layer.descriptor.digest);
-      await link(src, tmp).catch(() => copyFile(src, tmp));
+      const linked = await link(src, tmp).then(() => true, () => false);
+      // across filesystems a copy is needed: not for a multi-GB model layer, whose copy would cost
+      // more disk and time than gzipping it again saves
+      if (!linked && layer.descriptor.size > MAX_COPY_BYTES) return;
+      if (!linked) await copyFile(src, tmp);
       await rename(tmp, blob);
     }
     const tmp = join(this.dir, `.${key}.${randomBytes(6).toString('hex')}.tmp`);
