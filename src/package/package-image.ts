@@ -11,6 +11,7 @@ import { buildImage, type BuildProgress, type BuiltLayer } from './image/build.j
 import { resolveBase, type RegistryBaseResolver } from './image/base.js';
 import { hostPlatform, parsePlatform, planImage } from './image/plan.js';
 import { layerMtime, sourceDateEpoch } from './layers/tar-layer.js';
+import { LayerCache } from './layers/cache.js';
 import { resolveModels } from './models.js';
 import { OciLayout } from './oci/layout.js';
 import { writeArchive } from './output/archive.js';
@@ -39,6 +40,8 @@ export interface PackageOptions {
   push?: (layout: OciLayout, tag: string) => Promise<PushResult>;
   progress?: BuildProgress;
   env?: NodeJS.ProcessEnv;
+  /** a layer cache directory (the CLI: BERTH_HOME/cache/layers); none when omitted */
+  cacheDir?: string;
 }
 
 export interface PackageResult {
@@ -88,7 +91,8 @@ export async function packageImage(o: PackageOptions): Promise<PackageResult> {
     const staging = stagingPath(o.oci ?? o.archive ?? join(tmpdir(), 'berth-push'), 'oci');
     try {
       const layout = new OciLayout(staging);
-      const built = await buildImage(plan, layout, { mtime: layerMtime(env), progress: o.progress });
+      const cache = o.cacheDir ? new LayerCache(o.cacheDir) : undefined;
+      const built = await buildImage(plan, layout, { mtime: layerMtime(env), progress: o.progress, cache });
       // pushed first: a refused push (credentials, network) fails the command with nothing published
       if (o.push) result.push = await o.push(layout, tag);
       if (o.archive) await writeArchive(layout, built, tag, o.archive, layerMtime(env));

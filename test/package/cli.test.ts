@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { digitsRepo, hasTool, makeBase, runCli, tempDir } from './helpers.js';
+import { CLI_HOME, digitsRepo, hasTool, makeBase, runCli, tempDir } from './helpers.js';
 
 describe('berth package (CLI)', { timeout: 600_000 }, () => {
   let dir: string;
@@ -22,6 +22,7 @@ describe('berth package (CLI)', { timeout: 600_000 }, () => {
   });
   after(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
+    await rm(CLI_HOME, { recursive: true, force: true });
   });
 
   /** Exit 1, exactly one line on stderr matching `re`, and nothing new in `dir` but what `keep` names. */

@@ -49,9 +49,12 @@ export async function digitsRepo(dir: string): Promise<string> {
 
 export interface CliResult { status: number | null; stdout: string; stderr: string }
 
+/** The CLI's BERTH_HOME in tests (its layer cache lands there); the test file removes it. */
+export const CLI_HOME = join(tmpdir(), `berth-pkg-cli-home-${process.pid}`);
+
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
   const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    cwd: REPO, encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: '', ...env }, timeout: 300_000,
+    cwd: REPO, encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: '', BERTH_HOME: CLI_HOME, ...env }, timeout: 300_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

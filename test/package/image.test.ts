@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readFile, readdir, rm, lstat, readlink } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, lstat, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageImage, type PackageResult } from '../../src/package/package-image.js';
 import { Registry } from '../../src/registry/registry.js';
@@ -188,5 +188,43 @@ describe('berth package: a base without Node', { timeout: 600_000 }, () => {
     const config = JSON.parse(await readFile(join(dir, 'oci/blobs/sha256', manifest.config.digest.slice(7)), 'utf8')) as { config: { Env: string[]; Labels: Record<string, string> } };
     assert.ok(config.config.Env.includes(`NODE_VERSION=${process.versions.node}`));
     assert.equal(config.config.Labels['io.berth.node.version'], process.versions.node);
+  });
+});
+
+describe('berth package: the layer cache', { timeout: 600_000 }, () => {
+  let dir: string;
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a rebuild reuses unchanged layers, gives the same digest, rewrites only a changed model, and survives a damaged cache', async () => {
+    dir = await tempDir('cache');
+    const models = await digitsRepo(join(dir, 'models'));
+    const base = await makeBase(join(dir, 'base'), { nodeVersion: '20.20.2' });
+    const cacheDir = join(dir, 'cache');
+    const build = (out: string, from = models): Promise<PackageResult> =>
+      packageImage({ models: [from], tag: 'digits-server:1', base, oci: join(dir, out), platform: 'linux/amd64', openRegistry: noRegistry, cacheDir, env: { ...process.env, SOURCE_DATE_EPOCH: '' } });
+    const cold = await build('cold');
+    assert.deepEqual(cold.layers.map((l) => l.cached ?? null), [null, false, false, false]);
+    const started = performance.now();
+    const warm = await build('warm');
+    const warmMs = performance.now() - started;
+    assert.equal(warm.manifestDigest, cold.manifestDigest);
+    assert.deepEqual(warm.layers.map((l) => l.cached ?? null), [null, true, true, true]);
+    process.stdout.write(`# warm rebuild of the digits server image: ${Math.round(warmMs)} ms\n`);
+
+    const changed = join(dir, 'models-v2');
+    await cp(models, changed, { recursive: true });
+    await mkdir(join(changed, 'digits/2'));
+    await cp(join(models, 'digits/1/model.onnx'), join(changed, 'digits/2/model.onnx'));
+    const next = await build('next', changed);
+    assert.deepEqual(next.layers.map((l) => l.cached ?? null), [null, true, true, false]);
+
+    // a damaged cached blob is detected by its digest and the layer is written again
+    const blobs = join(cacheDir, 'blobs');
+    for (const b of await readdir(blobs)) await writeFile(join(blobs, b), 'damaged');
+    const again = await build('again');
+    assert.equal(again.manifestDigest, cold.manifestDigest);
+    assert.deepEqual(again.layers.map((l) => l.cached ?? null), [null, false, false, false]);
   });
 });

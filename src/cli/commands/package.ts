@@ -3,14 +3,14 @@
  * (or of the models alone, --model-only), without a Docker daemon; or a Dockerfile producing the
  * same image. docs/packaging.md.
  */
+import { join } from 'node:path';
 import { Option, type Command } from 'commander';
+import { berthHome } from '../../config/defaults.js';
 import { formatBytes } from '../../onnx/inspect.js';
 import { Registry } from '../../registry/registry.js';
 import { packageImage, type PackageResult } from '../../package/package-image.js';
 import type { BuildProgress } from '../../package/image/build.js';
 import { fail } from '../fail.js';
-import { join } from 'node:path';
-import { berthHome } from '../../config/defaults.js';
 import type { OciLayout } from '../../package/oci/layout.js';
 import { registryBaseResolver } from '../../package/distribution/base.js';
 import { parseReference } from '../../package/distribution/reference.js';
@@ -33,6 +33,7 @@ interface PackageFlags {
   authfile?: string;
   insecure?: boolean;
   chunkSize?: number;
+  cache?: boolean;
 }
 
 /** One line per layer on a terminal, rewritten as bytes go by. */
@@ -59,7 +60,7 @@ function terminalProgress(): BuildProgress {
       line(`${name}: ${total ? Math.min(100, Math.floor((done / total) * 100)) : 100}% of ${formatBytes(total)}`);
     },
     layerDone(l) {
-      line(`${l.name}: ${formatBytes(l.tarSize ?? 0)} → ${formatBytes(l.size)} ${l.digest.slice(0, 19)}\n`);
+      line(`${l.name}: ${formatBytes(l.tarSize ?? 0)} → ${formatBytes(l.size)} ${l.digest.slice(0, 19)}${l.cached ? ' (cached)' : ''}\n`);
     },
   };
 }
@@ -93,7 +94,8 @@ export function registerPackage(program: Command): void {
     .option('--node <path>', 'a Node binary for the target platform, added when the base has none (default: this one, for this machine\'s platform)')
     .option('--model-only', 'an image of /models and a static busybox shell only (KServe modelcar, oci:// storage)')
     .option('--json', 'print one JSON line: digests and sizes per layer')
-    .option('--home <dir>', 'registry home, for registry references (default: $BERTH_HOME or ~/.berth)')
+    .option('--no-cache', 'write every layer again instead of reusing unchanged ones from HOME/cache/layers')
+    .option('--home <dir>', 'registry home for registry references, and the layer cache (default: $BERTH_HOME or ~/.berth)')
     .option('--catalog <url>', 'registry catalog (default: $BERTH_CATALOG_URL, else HOME/catalog.db)');
   addRegistryOptions(cmd);
   cmd.action(async (models: string[], flags: PackageFlags) => {
@@ -110,6 +112,7 @@ export function registerPackage(program: Command): void {
           node: flags.node,
           modelOnly: flags.modelOnly,
           openRegistry: () => Registry.open({ home: flags.home, catalogUrl: flags.catalog }),
+          cacheDir: flags.cache === false ? undefined : join(flags.home ?? berthHome(), 'cache', 'layers'),
           progress: process.stderr.isTTY && !flags.json ? terminalProgress() : undefined,
           // image registries (--base REGISTRY/REPO:TAG, --push): bases cached in HOME/cache/base-images
           pullBase: registryBaseResolver(registryFlags(flags), join(flags.home ?? berthHome(), 'cache', 'base-images')),

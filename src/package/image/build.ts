@@ -5,6 +5,7 @@
 import { MEDIA_TYPES, type Descriptor, type Digest, type ImageConfig, type ImageManifest } from '../oci/types.js';
 import type { OciLayout } from '../oci/layout.js';
 import { writeTarLayer } from '../layers/tar-layer.js';
+import type { LayerCache } from '../layers/cache.js';
 import type { ImagePlan } from './plan.js';
 
 export interface BuiltLayer {
@@ -16,6 +17,8 @@ export interface BuiltLayer {
   diffId: Digest;
   /** uncompressed bytes, for the layers written here */
   tarSize?: number;
+  /** true when the layer came from the layer cache instead of being written again */
+  cached?: boolean;
 }
 
 export interface BuiltImage {
@@ -37,7 +40,7 @@ function plannedBytes(plan: ImagePlan['layers'][number]): number {
   return n;
 }
 
-export async function buildImage(plan: ImagePlan, layout: OciLayout, opts: { mtime: number; progress?: BuildProgress }): Promise<BuiltImage> {
+export async function buildImage(plan: ImagePlan, layout: OciLayout, opts: { mtime: number; progress?: BuildProgress; cache?: LayerCache }): Promise<BuiltImage> {
   await layout.init();
   const layers: BuiltLayer[] = [];
   const descriptors: Descriptor[] = [];
@@ -64,11 +67,15 @@ export async function buildImage(plan: ImagePlan, layout: OciLayout, opts: { mti
 
   for (const lp of plan.layers) {
     opts.progress?.layerStarted?.(lp.name, plannedBytes(lp));
-    const written = await writeTarLayer(layout, lp.entries, { mtime: opts.mtime, onBytes: (n) => opts.progress?.layerBytes?.(lp.name, n) });
+    const key = opts.cache ? await opts.cache.key(lp.entries, opts.mtime) : undefined;
+    let written = key ? await opts.cache!.get(key, layout) : undefined;
+    const cached = written !== undefined;
+    written ??= await writeTarLayer(layout, lp.entries, { mtime: opts.mtime, onBytes: (n) => opts.progress?.layerBytes?.(lp.name, n) });
+    if (key && !cached) await opts.cache!.put(key, layout, written);
     descriptors.push(written.descriptor);
     diffIds.push(written.diffId);
     history.push({ created, created_by: `berth package: ${lp.name}`, comment: lp.description });
-    const built: BuiltLayer = { name: lp.name, digest: written.descriptor.digest, size: written.descriptor.size, diffId: written.diffId, tarSize: written.tarSize };
+    const built: BuiltLayer = { name: lp.name, digest: written.descriptor.digest, size: written.descriptor.size, diffId: written.diffId, tarSize: written.tarSize, cached };
     layers.push(built);
     opts.progress?.layerDone?.(built);
   }
