@@ -14,6 +14,7 @@
 #   DEBIAN_MIRROR      default http://deb.debian.org/debian; a snapshot.debian.org URL pins the
 #                      package versions (and so the digest) for good
 #   DEBIAN_SECURITY_MIRROR  default http://deb.debian.org/debian-security ("none" to leave it out)
+#   DEBIAN_KEYRING     default /usr/share/keyrings/debian-archive-keyring.gpg when present (else apt's)
 #   BASE_TAG           the tag written into index.json (default latest)
 set -euo pipefail
 
@@ -69,8 +70,13 @@ install -m 0644 "$work/npm/package/LICENSE" "$node_root/usr/local/share/doc/node
 #    that depends on the build machine beyond what step 2 removes.
 sources=("deb $mirror $suite main" "deb $mirror $suite-updates main")
 [[ "$security" != none ]] && sources+=("deb $security $suite-security main")
+#    Debian's keyring named explicitly, so a non-Debian host (Ubuntu CI) with the
+#    debian-archive-keyring package verifies the mirror too.
+keyring=${DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
+keyring_args=()
+if [[ -f "$keyring" ]]; then keyring_args=(--keyring="$keyring"); fi
 root="$work/root"
-SOURCE_DATE_EPOCH=$epoch mmdebstrap --quiet --variant=extract --architectures="$arch" \
+SOURCE_DATE_EPOCH=$epoch mmdebstrap --quiet --variant=extract --architectures="$arch" "${keyring_args[@]}" \
   --include=libc6,libgcc-s1,libstdc++6,ca-certificates,tzdata,netbase \
   --skip=cleanup/apt --format=directory "$suite" "$root" "${sources[@]}"
 
