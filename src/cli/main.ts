@@ -13,6 +13,7 @@ import { registerRegistryCommands } from './commands/registry.js';
 import { registerRolloutCommands } from './commands/rollout.js';
 import { registerCaptureCommands } from './commands/capture.js';
 import { registerMonitorCommands } from './commands/monitor.js';
+import { registerManifestsCommands } from './commands/manifests.js';
 import { SERVER_VERSION } from '../core/inference-service.js';
 
 const program = new Command();
@@ -32,6 +33,7 @@ registerRegistryCommands(program);
 registerRolloutCommands(program);
 registerCaptureCommands(program);
 registerMonitorCommands(program);
+registerManifestsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
