@@ -50,6 +50,8 @@ export function deployment(o: ManifestOptions): Deployment {
           enableServiceLinks: false,
           securityContext: POD_SECURITY_CONTEXT,
           terminationGracePeriodSeconds: gracePeriodSecs(o),
+          // replicas on different nodes where the scheduler can: one node's loss is not the service's
+          topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: labelsFor(o.name) } }],
           containers: [berthContainer('berth', o)],
           volumes: SCRATCH_VOLUMES,
         },
