@@ -13,6 +13,7 @@ import { registerRegistryCommands } from './commands/registry.js';
 import { registerRolloutCommands } from './commands/rollout.js';
 import { registerCaptureCommands } from './commands/capture.js';
 import { registerMonitorCommands } from './commands/monitor.js';
+import { registerPackage } from './commands/package.js';
 import { registerManifestsCommands } from './commands/manifests.js';
 import { SERVER_VERSION } from '../core/inference-service.js';
 
@@ -33,6 +34,7 @@ registerRegistryCommands(program);
 registerRolloutCommands(program);
 registerCaptureCommands(program);
 registerMonitorCommands(program);
+registerPackage(program);
 registerManifestsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -1,0 +1,105 @@
+/**
+ * `berth package MODEL... --tag NAME:TAG`: a reproducible OCI image of the server and its models
+ * (or of the models alone, --model-only), without a Docker daemon; or a Dockerfile producing the
+ * same image. docs/packaging.md.
+ */
+import { Option, type Command } from 'commander';
+import { formatBytes } from '../../onnx/inspect.js';
+import { Registry } from '../../registry/registry.js';
+import { packageImage, type PackageResult } from '../../package/package-image.js';
+import type { BuildProgress } from '../../package/image/build.js';
+import { fail } from '../fail.js';
+
+interface PackageFlags {
+  tag?: string;
+  oci?: string;
+  archive?: string;
+  dockerfile?: string;
+  base?: string;
+  platform?: string;
+  node?: string;
+  modelOnly?: boolean;
+  json?: boolean;
+  home?: string;
+  catalog?: string;
+}
+
+/** One line per layer on a terminal, rewritten as bytes go by. */
+function terminalProgress(): BuildProgress {
+  let total = 0;
+  let done = 0;
+  let last = 0;
+  let name = '';
+  const line = (text: string): void => {
+    process.stderr.write(`\r\x1b[2K${text}`);
+  };
+  return {
+    layerStarted(n, bytes) {
+      name = n;
+      total = bytes;
+      done = 0;
+      line(`${name}: 0%`);
+    },
+    layerBytes(_n, bytes) {
+      done += bytes;
+      const now = Date.now();
+      if (now - last < 100) return;
+      last = now;
+      line(`${name}: ${total ? Math.min(100, Math.floor((done / total) * 100)) : 100}% of ${formatBytes(total)}`);
+    },
+    layerDone(l) {
+      line(`${l.name}: ${formatBytes(l.tarSize ?? 0)} → ${formatBytes(l.size)} ${l.digest.slice(0, 19)}\n`);
+    },
+  };
+}
+
+function summary(r: PackageResult): string {
+  const lines: string[] = [];
+  if (r.manifestDigest) {
+    lines.push(`${r.tag}  ${r.manifestDigest}  (${r.platform})`);
+    for (const l of r.layers) lines.push(`  ${l.name.padEnd(13)} ${formatBytes(l.size).padStart(10)}  ${l.digest}`);
+    lines.push(`  total         ${formatBytes(r.layers.reduce((n, l) => n + l.size, 0)).padStart(10)}`);
+  }
+  if (r.outputs.oci) lines.push(`OCI layout: ${r.outputs.oci} (skopeo inspect oci:${r.outputs.oci}:${r.tag})`);
+  if (r.outputs.archive) lines.push(`archive:    ${r.outputs.archive} (podman load -i / docker load -i)`);
+  if (r.outputs.dockerfile) lines.push(`Dockerfile: ${r.outputs.dockerfile}/Dockerfile (buildah bud -t ${r.tag} ${r.outputs.dockerfile})`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerPackage(program: Command): void {
+  program
+    .command('package')
+    .description('build a reproducible OCI image of the server and its models, without a Docker daemon (docs/packaging.md)')
+    .argument('<models...>', '.onnx files, model repositories, or registry references NAME:VERSION / NAME@ALIAS')
+    .option('--tag <name:tag>', 'the image name and tag (default: FIRST-MODEL:latest)')
+    .option('--oci <dir>', 'write an OCI image layout to DIR')
+    .option('--archive <file>', 'write a tar that podman load and docker load read')
+    .option('--dockerfile <dir>', 'write a Dockerfile and build context producing the same image')
+    .option('--base <ref>', 'base image: oci:DIR[:TAG] (a local OCI layout); scratch for --model-only')
+    .addOption(new Option('--platform <os/arch>', 'target platform').choices(['linux/amd64', 'linux/arm64']))
+    .option('--node <path>', 'a Node binary for the target platform, added when the base has none (default: this one, for this machine\'s platform)')
+    .option('--model-only', 'an image of /models and a static busybox shell only (KServe modelcar, oci:// storage)')
+    .option('--json', 'print one JSON line: digests and sizes per layer')
+    .option('--home <dir>', 'registry home, for registry references (default: $BERTH_HOME or ~/.berth)')
+    .option('--catalog <url>', 'registry catalog (default: $BERTH_CATALOG_URL, else HOME/catalog.db)')
+    .action(async (models: string[], flags: PackageFlags) => {
+      try {
+        const result = await packageImage({
+          models,
+          tag: flags.tag,
+          oci: flags.oci,
+          archive: flags.archive,
+          dockerfile: flags.dockerfile,
+          base: flags.base,
+          platform: flags.platform,
+          node: flags.node,
+          modelOnly: flags.modelOnly,
+          openRegistry: () => Registry.open({ home: flags.home, catalogUrl: flags.catalog }),
+          progress: process.stderr.isTTY && !flags.json ? terminalProgress() : undefined,
+        });
+        process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : summary(result));
+      } catch (err) {
+        fail(err);
+      }
+    });
+}
