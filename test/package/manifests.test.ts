@@ -183,6 +183,7 @@ describe('berth manifests kserve', () => {
     assert.deepEqual(runtime!.spec.protocolVersions, ['v2', 'grpc-v2']);
     const c = runtime!.spec.containers[0];
     assert.equal(c.name, 'kserve-container');
+    assert.deepEqual(c.command, ['node', '/app/dist/cli/main.js', 'serve']);
     assert.equal(c.args[0], '/mnt/models');
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);
     assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);

@@ -12,6 +12,7 @@ import type { ValidateFunction } from 'ajv';
 import { Container } from 'kubernetes-models/v1/Container';
 import { PodSecurityContext } from 'kubernetes-models/v1/PodSecurityContext';
 import { Volume } from 'kubernetes-models/v1/Volume';
+import { APP_DIR } from '../image/config.js';
 import { METRICS_PATH, POD_SECURITY_CONTEXT, SCRATCH_VOLUMES, berthContainer, gracePeriodSecs } from './container.js';
 import { CLUSTER_SERVING_RUNTIME_SCHEMA, INFERENCE_SERVICE_SCHEMA } from './kserve-schema.js';
 import type { KServeOptions } from './options.js';
@@ -20,6 +21,12 @@ import type { ModelClass } from './strict.js';
 
 /** Where KServe's storage initializer (or the modelcar's symlink) puts the model. */
 export const KSERVE_MODEL_DIR = '/mnt/models';
+/**
+ * `berth serve` without the image entrypoint's `/models`: an image from `berth package` always
+ * carries models there, and KServe's model is the one at /mnt/models. `node` is found on the
+ * image's PATH (/usr/local/bin in berth's bases and the official Node images).
+ */
+export const KSERVE_COMMAND = ['node', `${APP_DIR}/dist/cli/main.js`, 'serve'];
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 const validators: Record<string, ValidateFunction> = {
@@ -38,7 +45,7 @@ export function clusterServingRuntime(o: KServeOptions): Record<string, unknown>
       multiModel: false,
       // KServe copies these onto the predictor pod; its Prometheus integration reads them
       annotations: { 'prometheus.kserve.io/port': String(o.httpPort), 'prometheus.kserve.io/path': METRICS_PATH },
-      containers: [berthContainer('kserve-container', o, [KSERVE_MODEL_DIR])],
+      containers: [{ ...berthContainer('kserve-container', o, [KSERVE_MODEL_DIR]), command: KSERVE_COMMAND }],
       volumes: SCRATCH_VOLUMES,
     },
   };
