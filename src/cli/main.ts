@@ -14,6 +14,7 @@ import { registerRolloutCommands } from './commands/rollout.js';
 import { registerCaptureCommands } from './commands/capture.js';
 import { registerMonitorCommands } from './commands/monitor.js';
 import { registerPackage } from './commands/package.js';
+import { registerManifestsCommands } from './commands/manifests.js';
 import { SERVER_VERSION } from '../core/inference-service.js';
 
 const program = new Command();
@@ -34,6 +35,7 @@ registerRolloutCommands(program);
 registerCaptureCommands(program);
 registerMonitorCommands(program);
 registerPackage(program);
+registerManifestsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
