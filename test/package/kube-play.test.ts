@@ -81,7 +81,7 @@ describe('podman kube play of the generated manifests', { skip, timeout: 20 * 60
     await writeAffine(models, 'baked');
     const built = await buildServerImage({ podman, baseDir: base.dir, models, work });
     image = built.image;
-    console.log(`# image built by ${built.how} in ${built.seconds.toFixed(1)} s`);
+    console.log(`# image built by berth package in ${built.seconds.toFixed(1)} s`);
   });
 
   after(async () => {
