@@ -65,6 +65,11 @@ describe('berth package (CLI)', { timeout: 600_000 }, () => {
     await refused([models, '--base', base, '--platform', 'linux/arm64', '--oci', join(dir, 'out')], /is linux\/amd64, not linux\/arm64/);
   });
 
+  it('node_modules with a native addon for another architecture', { skip: process.arch !== 'x64' && 'needs an x64 host' }, async () => {
+    const arm = await makeBase(join(dir, 'base-arm-node'), { architecture: 'arm64', nodeVersion: '20.20.2' });
+    await refused([models, '--base', arm, '--platform', 'linux/arm64', '--oci', join(dir, 'out')], /better_sqlite3\.node .* is built for amd64, not linux\/arm64/);
+  });
+
   it('a server image without a base', async () => {
     await refused([models, '--oci', join(dir, 'out')], /needs --base/);
   });

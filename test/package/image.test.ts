@@ -71,6 +71,7 @@ describe('berth package: the image', { timeout: 600_000 }, () => {
     assert.deepEqual(info.Layers, first.layers.map((l) => l.digest));
     assert.equal(info.Labels['io.berth.models'], `digits:1@${sha256(execFileSync('cat', [join(models, 'digits/1/model.onnx')]))}`);
     assert.match(info.Labels['org.opencontainers.image.base.digest']!, /^sha256:/);
+    assert.equal(info.Labels['org.opencontainers.image.base.name'], undefined, 'a local base\'s path stays out of the digest');
     const cfg = JSON.parse(execFileSync('skopeo', ['inspect', '--config', ref], { encoding: 'utf8' })) as { config: { User: string; Entrypoint: string[]; Cmd?: string[]; ExposedPorts: object; Env: string[] } };
     assert.equal(cfg.config.User, '65532:65532');
     assert.deepEqual(cfg.config.Entrypoint, ['/usr/local/bin/node', '/app/dist/cli/main.js', 'serve', '/models', '--host', '0.0.0.0']);

@@ -62,7 +62,7 @@ export async function buildImage(plan: ImagePlan, layout: OciLayout, opts: { mti
     const baseHistory = base.config.history ?? [];
     const nonEmpty = baseHistory.filter((h) => !h.empty_layer).length;
     if (nonEmpty === base.manifest.layers.length) history.push(...baseHistory);
-    else history.push(...base.manifest.layers.map(() => ({ created, created_by: `base ${base.ref}` })));
+    else history.push(...base.manifest.layers.map(() => ({ created, created_by: `base ${base.manifestDescriptor?.digest ?? ''}` })));
   }
 
   for (const lp of plan.layers) {

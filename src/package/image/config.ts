@@ -61,7 +61,9 @@ export function imageLabels(i: ConfigInputs): Record<string, string> {
   };
   if (i.base.manifestDescriptor) {
     labels['org.opencontainers.image.base.digest'] = i.base.manifestDescriptor.digest;
-    labels['org.opencontainers.image.base.name'] = i.base.ref;
+    // a registry reference names the base anywhere; a local layout's path would only make the
+    // digest depend on where the base happened to be stored, so it is left out
+    if (!i.base.ref.startsWith('oci:')) labels['org.opencontainers.image.base.name'] = i.base.ref;
   }
   if (!i.modelOnly && i.nodeVersion) labels['io.berth.node.version'] = i.nodeVersion;
   return labels;

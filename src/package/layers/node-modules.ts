@@ -155,7 +155,11 @@ async function walkPackage(dir: string, imageDir: string, pkgName: string, arch:
         await walk(path, r);
       } else if (st.isFile()) {
         if (pruned(pkgName, r, false, arch)) continue;
-        if (name.endsWith('.node')) await checkElfArch(path, arch, `native addon ${pkgName}/${r}`);
+        if (name.endsWith('.node')) {
+          await checkElfArch(path, arch, `native addon ${pkgName}/${r}`).catch((err: Error) => {
+            throw new Error(`${err.message}: package from node_modules installed for linux/${arch} (npm ci --omit=dev on such a machine)`);
+          });
+        }
         out.push({ type: 'file', path: `${imageDir}/${r}`, mode: normalizedMode(st.mode), source: { file: path, size: st.size } });
       }
     }
