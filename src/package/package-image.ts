@@ -10,6 +10,7 @@ import { buildImage, type BuildProgress, type BuiltLayer } from './image/build.j
 import { resolveBase, type RegistryBaseResolver } from './image/base.js';
 import { hostPlatform, parsePlatform, planImage } from './image/plan.js';
 import { layerMtime, sourceDateEpoch } from './layers/tar-layer.js';
+import { LayerCache } from './layers/layer-cache.js';
 import { resolveModels } from './models.js';
 import { OciLayout } from './oci/layout.js';
 import { writeArchive } from './output/archive.js';
@@ -35,6 +36,8 @@ export interface PackageOptions {
   pullBase?: RegistryBaseResolver;
   progress?: BuildProgress;
   env?: NodeJS.ProcessEnv;
+  /** a directory of built layers reused by their inputs (layers/layer-cache.ts); none when omitted */
+  cacheDir?: string;
 }
 
 export interface PackageResult {
@@ -82,7 +85,8 @@ export async function packageImage(o: PackageOptions): Promise<PackageResult> {
     const staging = stagingPath(o.oci ?? o.archive!, 'oci');
     try {
       const layout = new OciLayout(staging);
-      const built = await buildImage(plan, layout, { mtime: layerMtime(env), progress: o.progress });
+      const cache = o.cacheDir ? new LayerCache(o.cacheDir) : undefined;
+      const built = await buildImage(plan, layout, { mtime: layerMtime(env), progress: o.progress, cache });
       if (o.archive) await writeArchive(layout, built, tag, o.archive, layerMtime(env));
       if (o.oci) await publishOciDir(staging, o.oci);
       Object.assign(result, { manifestDigest: built.manifest.digest, configDigest: built.config.digest, layers: built.layers });

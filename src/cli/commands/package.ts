@@ -3,6 +3,8 @@
  * (or of the models alone, --model-only), without a Docker daemon; or a Dockerfile producing the
  * same image. docs/packaging.md.
  */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { formatBytes } from '../../onnx/inspect.js';
 import { Registry } from '../../registry/registry.js';
@@ -22,6 +24,14 @@ interface PackageFlags {
   json?: boolean;
   home?: string;
   catalog?: string;
+  /** a directory, or false for --no-cache */
+  cache?: string | false;
+}
+
+/** Where built layers are kept between runs: $BERTH_PACKAGE_CACHE, else $XDG_CACHE_HOME/berth/layers (~/.cache/berth/layers). */
+function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.BERTH_PACKAGE_CACHE) return env.BERTH_PACKAGE_CACHE;
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'berth', 'layers');
 }
 
 /** One line per layer on a terminal, rewritten as bytes go by. */
@@ -57,7 +67,7 @@ function summary(r: PackageResult): string {
   const lines: string[] = [];
   if (r.manifestDigest) {
     lines.push(`${r.tag}  ${r.manifestDigest}  (${r.platform})`);
-    for (const l of r.layers) lines.push(`  ${l.name.padEnd(13)} ${formatBytes(l.size).padStart(10)}  ${l.digest}`);
+    for (const l of r.layers) lines.push(`  ${l.name.padEnd(13)} ${formatBytes(l.size).padStart(10)}  ${l.digest}${l.cached ? '  (cached)' : ''}`);
     lines.push(`  total         ${formatBytes(r.layers.reduce((n, l) => n + l.size, 0)).padStart(10)}`);
   }
   if (r.outputs.oci) lines.push(`OCI layout: ${r.outputs.oci} (skopeo inspect oci:${r.outputs.oci}:${r.tag})`);
@@ -80,6 +90,8 @@ export function registerPackage(program: Command): void {
     .option('--node <path>', 'a Node binary for the target platform, added when the base has none (default: this one, for this machine\'s platform)')
     .option('--model-only', 'an image of /models and a static busybox shell only (KServe modelcar, oci:// storage)')
     .option('--json', 'print one JSON line: digests and sizes per layer')
+    .option('--cache <dir>', 'reuse built layers (node, node_modules, app) whose inputs did not change (default: $BERTH_PACKAGE_CACHE or ~/.cache/berth/layers)')
+    .option('--no-cache', 'build every layer afresh')
     .option('--home <dir>', 'registry home, for registry references (default: $BERTH_HOME or ~/.berth)')
     .option('--catalog <url>', 'registry catalog (default: $BERTH_CATALOG_URL, else HOME/catalog.db)')
     .action(async (models: string[], flags: PackageFlags) => {
@@ -96,6 +108,7 @@ export function registerPackage(program: Command): void {
           modelOnly: flags.modelOnly,
           openRegistry: () => Registry.open({ home: flags.home, catalogUrl: flags.catalog }),
           progress: process.stderr.isTTY && !flags.json ? terminalProgress() : undefined,
+          cacheDir: flags.cache === false ? undefined : (flags.cache ?? defaultCacheDir()),
         });
         process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : summary(result));
       } catch (err) {

@@ -4,7 +4,8 @@
 
 import { MEDIA_TYPES, type Descriptor, type Digest, type ImageConfig, type ImageManifest } from '../oci/types.js';
 import type { OciLayout } from '../oci/layout.js';
-import { writeTarLayer } from '../layers/tar-layer.js';
+import { writeTarLayer, type WrittenLayer } from '../layers/tar-layer.js';
+import type { LayerCache } from '../layers/layer-cache.js';
 import type { ImagePlan } from './plan.js';
 
 export interface BuiltLayer {
@@ -16,6 +17,8 @@ export interface BuiltLayer {
   diffId: Digest;
   /** uncompressed bytes, for the layers written here */
   tarSize?: number;
+  /** reused from the layer cache rather than written */
+  cached?: boolean;
 }
 
 export interface BuiltImage {
@@ -37,7 +40,27 @@ function plannedBytes(plan: ImagePlan['layers'][number]): number {
   return n;
 }
 
-export async function buildImage(plan: ImagePlan, layout: OciLayout, opts: { mtime: number; progress?: BuildProgress }): Promise<BuiltImage> {
+export interface BuildOptions {
+  mtime: number;
+  progress?: BuildProgress;
+  /** built layers to reuse by their inputs; the models layer, the one that changes, is never cached */
+  cache?: LayerCache;
+}
+
+/** A planned layer from the cache when its inputs are unchanged, else written (and then cached). */
+async function layerFor(lp: ImagePlan['layers'][number], layout: OciLayout, opts: BuildOptions): Promise<WrittenLayer & { cached: boolean }> {
+  const cache = lp.name === 'models' ? undefined : opts.cache;
+  const key = cache ? await cache.key(lp.entries, opts.mtime).catch(() => undefined) : undefined;
+  if (cache && key) {
+    const hit = await cache.restore(key, layout);
+    if (hit) return { ...hit, cached: true };
+  }
+  const written = await writeTarLayer(layout, lp.entries, { mtime: opts.mtime, onBytes: (n) => opts.progress?.layerBytes?.(lp.name, n) });
+  if (cache && key) await cache.store(key, layout, written);
+  return { ...written, cached: false };
+}
+
+export async function buildImage(plan: ImagePlan, layout: OciLayout, opts: BuildOptions): Promise<BuiltImage> {
   await layout.init();
   const layers: BuiltLayer[] = [];
   const descriptors: Descriptor[] = [];
@@ -59,11 +82,11 @@ export async function buildImage(plan: ImagePlan, layout: OciLayout, opts: { mti
 
   for (const lp of plan.layers) {
     opts.progress?.layerStarted?.(lp.name, plannedBytes(lp));
-    const written = await writeTarLayer(layout, lp.entries, { mtime: opts.mtime, onBytes: (n) => opts.progress?.layerBytes?.(lp.name, n) });
+    const written = await layerFor(lp, layout, opts);
     descriptors.push(written.descriptor);
     diffIds.push(written.diffId);
     history.push({ created, created_by: `berth package: ${lp.name}`, comment: lp.description });
-    const built: BuiltLayer = { name: lp.name, digest: written.descriptor.digest, size: written.descriptor.size, diffId: written.diffId, tarSize: written.tarSize };
+    const built: BuiltLayer = { name: lp.name, digest: written.descriptor.digest, size: written.descriptor.size, diffId: written.diffId, tarSize: written.tarSize, cached: written.cached };
     layers.push(built);
     opts.progress?.layerDone?.(built);
   }
