@@ -5,7 +5,8 @@
  * For the digits example and a ~1 GB model (MatMul chain, weights in external data, generated
  * here and deleted afterwards): image size per layer (compressed and uncompressed) and in total;
  * cold build time (a fresh output directory); warm rebuild time after a model change (a new
- * model version, same base, node_modules and app, into the layout that holds the previous image);
+ * model version, same base, node_modules and app, into the layout that holds the previous image,
+ * with the layer cache the cold build filled; each cold build starts from an empty cache);
  * the packager's peak RSS; cold start under podman (`podman run` → /v2/health/ready 200).
  * Timings are medians of BENCH_ROUNDS rounds (default 3). Targets: the server image without the
  * model ≤ 80 MB compressed; a warm rebuild after a model change ≤ 5 s for digits.
@@ -108,16 +109,19 @@ async function main(): Promise<void> {
     const large = await writeLargeModel(join(work, 'large-repo'), 'large', spec);
     console.error(`# large model: ${formatBytes(large.dataBytes)} of external data (width ${spec.width})`);
 
-    const pack = (models: string, out: string, tag: string): Promise<PackageRun> =>
-      runPackage([models, '--tag', tag, '--base', baseRef, '--oci', out]);
+    // each cold build starts from an empty layer cache; the warm rebuilds use the last one's
+    const pack = (models: string, out: string, tag: string, cache: string): Promise<PackageRun> =>
+      runPackage([models, '--tag', tag, '--base', baseRef, '--oci', out, '--cache', cache]);
+    const cacheOf = (r: number): string => join(work, `layer-cache-${r}`);
 
     // digits: cold builds into fresh directories, then warm rebuilds of a new model version into the last layout
     const cold: PackageRun[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const out = join(work, `digits-oci-${r}`);
-      cold.push(await pack(digits, out, 'bench/digits:1'));
+      cold.push(await pack(digits, out, 'bench/digits:1', cacheOf(r)));
       console.error(`# digits cold build ${r + 1}/${ROUNDS}: ${cold.at(-1)!.seconds.toFixed(2)} s`);
       if (r < ROUNDS - 1) await rm(out, { recursive: true });
+      if (r < ROUNDS - 1) await rm(cacheOf(r), { recursive: true });
     }
     const digitsOut = join(work, `digits-oci-${ROUNDS - 1}`);
     const digitsRows = await layerRows(digitsOut, cold.at(-1)!.result.layers);
@@ -125,7 +129,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       const changed = join(work, `digits-v${r + 2}`);
       await changedDigits(digits, changed, r + 2);
-      const run = await pack(changed, join(work, 'digits-warm-oci'), 'bench/digits:1');
+      const run = await pack(changed, join(work, 'digits-warm-oci'), 'bench/digits:1', cacheOf(ROUNDS - 1));
       const before = cold.at(-1)!.result.layers;
       const same = run.result.layers.filter((l, i) => l.digest === before[i]?.digest).map((l) => l.name);
       warm.push(run);
@@ -136,8 +140,9 @@ async function main(): Promise<void> {
     const largeRuns: PackageRun[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const out = join(work, `large-oci-${r}`);
-      largeRuns.push(await pack(join(work, 'large-repo'), out, 'bench/large:1'));
+      largeRuns.push(await pack(join(work, 'large-repo'), out, 'bench/large:1', cacheOf(100 + r)));
       console.error(`# large cold build ${r + 1}/${ROUNDS}: ${largeRuns.at(-1)!.seconds.toFixed(2)} s`);
+      await rm(cacheOf(100 + r), { recursive: true });
       if (r < ROUNDS - 1) await rm(out, { recursive: true });
     }
     const largeOut = join(work, `large-oci-${ROUNDS - 1}`);
