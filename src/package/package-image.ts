@@ -66,6 +66,15 @@ export function checkTag(tag: string): string {
   return tag.slice(tag.lastIndexOf('/') + 1).includes(':') ? tag : `${tag}:latest`;
 }
 
+/** A full or over-quota file system named by the output it was writing, not as a bare "ENOSPC: …, write". */
+function outputError(err: unknown, o: PackageOptions): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return err;
+  const where = [o.oci && `--oci ${o.oci}`, o.archive && `--archive ${o.archive}`].filter(Boolean).join(' / ');
+  const why = code === 'ENOSPC' ? 'no space left on the device' : 'the disk quota is exceeded';
+  return new Error(`${where}: ${why} (${code}) while writing the image; nothing was left behind`, { cause: err });
+}
+
 export async function packageImage(o: PackageOptions): Promise<PackageResult> {
   if (!o.oci && !o.archive && !o.dockerfile && !o.push) throw new Error('name an output: --oci DIR, --archive FILE, --dockerfile DIR or --push REGISTRY/REPO:TAG');
   const platform = o.platform ?? hostPlatform() ?? 'linux/amd64';
@@ -100,6 +109,8 @@ export async function packageImage(o: PackageOptions): Promise<PackageResult> {
       Object.assign(result, { manifestDigest: built.manifest.digest, configDigest: built.config.digest, layers: built.layers });
       if (o.oci) result.outputs.oci = resolve(o.oci);
       if (o.archive) result.outputs.archive = resolve(o.archive);
+    } catch (err) {
+      throw outputError(err, o);
     } finally {
       await rm(staging, { recursive: true, force: true });
     }

@@ -69,7 +69,7 @@ function summary(r: PackageResult): string {
   const lines: string[] = [];
   if (r.manifestDigest) {
     lines.push(`${r.tag}  ${r.manifestDigest}  (${r.platform})`);
-    for (const l of r.layers) lines.push(`  ${l.name.padEnd(13)} ${formatBytes(l.size).padStart(10)}  ${l.digest}`);
+    for (const l of r.layers) lines.push(`  ${l.name.padEnd(13)} ${formatBytes(l.size).padStart(10)}  ${l.digest}${l.cached ? '  (cached)' : ''}`);
     lines.push(`  total         ${formatBytes(r.layers.reduce((n, l) => n + l.size, 0)).padStart(10)}`);
   }
   if (r.outputs.oci) lines.push(`OCI layout: ${r.outputs.oci} (skopeo inspect oci:${r.outputs.oci}:${r.tag})`);
