@@ -10,20 +10,19 @@ import type { JsonElements } from '../text/tensor-json.js';
 import type { RequestTexts, TextPlan, WireTensor } from './wire.js';
 
 export function renderTexts(outputs: readonly WireTensor[], plan: TextPlan): RequestTexts[] {
-  return renderTextRange(outputs, plan, 0, plan.rows.length);
+  const texts: RequestTexts[] = [];
+  forEachRequest(plan, (i, firstRow, total) => texts.push(renderRequest(outputs, plan, i, firstRow, total)));
+  return texts;
 }
 
-/** Renders the texts of requests [from, to) of the batch (see renderTexts). */
-export function renderTextRange(outputs: readonly WireTensor[], plan: TextPlan, from: number, to: number): RequestTexts[] {
+/** Calls `fn` for each request of the batch in order, with its first row and the batch's rows. */
+export function forEachRequest(plan: TextPlan, fn: (i: number, firstRow: number, total: number) => void): void {
   const total = plan.rows.reduce((a, b) => a + b, 0);
   let firstRow = 0;
-  for (let i = 0; i < from; i++) firstRow += plan.rows[i]!;
-  const texts: RequestTexts[] = [];
-  for (let i = from; i < to; i++) {
-    texts.push(renderRequest(outputs, plan, i, firstRow, total));
-    firstRow += plan.rows[i]!;
-  }
-  return texts;
+  plan.rows.forEach((rows, i) => {
+    fn(i, firstRow, total);
+    firstRow += rows;
+  });
 }
 
 /**
@@ -40,7 +39,8 @@ export function estimateTextBytes(outputs: readonly WireTensor[], plan: TextPlan
   return plan.specs.length === 0 ? 0 : Math.round((bytes * asking) / plan.specs.length);
 }
 
-function renderRequest(outputs: readonly WireTensor[], plan: TextPlan, i: number, start: number, total: number): RequestTexts {
+/** One request's texts: its rows of the outputs it asked for (see renderTexts). */
+export function renderRequest(outputs: readonly WireTensor[], plan: TextPlan, i: number, start: number, total: number): RequestTexts {
   const rows = plan.rows[i]!;
   const spec = plan.specs[i];
   if (!spec) return undefined;

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { statSync } from 'node:fs';
 import type { FromWorker, OpsetUpgrade, RequestTexts, TextPlan, ToWorker, WireTensor, WireValueMetadata } from './wire.js';
-import { estimateTextBytes, renderTextRange, renderTexts, textTransferList } from './json-render.js';
+import { estimateTextBytes, forEachRequest, renderRequest, renderTexts, textTransferList } from './json-render.js';
 import { decodeModel, defaultOpsetVersion, encodeModel, loadModel, readOpsetImports } from '../onnx/index.js';
 import { fullRangeU8S8Weights, type SaturationRisk } from './int8-saturation.js';
 import { RUNTIME_MIN_OPSET, RUNTIME_UPGRADE_OPSET, convertOpset } from '../convert/index.js';
@@ -164,7 +164,6 @@ function shouldStream(outputs: readonly WireTensor[], text: TextPlan): boolean {
 }
 
 function streamTexts(id: number, outputs: readonly WireTensor[], text: TextPlan): void {
-  const count = text.rows.length;
   let from = 0;
   let group: RequestTexts[] = [];
   let bytes = 0;
@@ -174,17 +173,17 @@ function streamTexts(id: number, outputs: readonly WireTensor[], text: TextPlan)
     group = [];
     bytes = 0;
   };
-  for (let i = 0; i < count; i++) {
+  forEachRequest(text, (i, firstRow, total) => {
     let rendered: RequestTexts;
     try {
-      rendered = renderTextRange(outputs, text, i, i + 1)[0];
+      rendered = renderRequest(outputs, text, i, firstRow, total);
     } catch {
-      rendered = undefined;
+      rendered = undefined; // this answer is rendered by the front end instead
     }
     group.push(rendered);
     for (const t of Object.values(rendered ?? {})) bytes += t.bytes.byteLength;
     if (i === 0 || bytes >= STREAM_GROUP_BYTES) flush();
-  }
+  });
   if (group.length > 0) flush();
 }
 
