@@ -309,7 +309,7 @@ export function scanNumericData(text: string, start: number, end: number, dataty
           const scale = exponent - fraction + dropped;
           const fast = scale >= -22 && scale <= 22;
           if (fast && !truncated) {
-            v = scale === 0 ? mantissa : scale > 0 ? mantissa * POW10[scale]! : mantissa / POW10[-scale]!;
+            v = scaled(mantissa, scale);
             if (negative) v = -v;
           } else if (fast && single && Math.fround(v = scaled(mantissa, scale)) === Math.fround(scaled(mantissa + 1, scale))) {
             // FP32 of a long number (a float32 widened to 17 digits, as Python and
