@@ -8,7 +8,7 @@ import { Option, type Command } from 'commander';
 import { berthHome } from '../../config/defaults.js';
 import { formatBytes } from '../../onnx/inspect.js';
 import { Registry } from '../../registry/registry.js';
-import { packageImage, type PackageResult } from '../../package/package-image.js';
+import { packageImage, type PackageOptions, type PackageResult } from '../../package/package-image.js';
 import type { BuildProgress } from '../../package/image/build.js';
 import { fail } from '../fail.js';
 import type { OciLayout } from '../../package/oci/layout.js';
@@ -16,15 +16,8 @@ import { registryBaseResolver } from '../../package/distribution/base.js';
 import { parseReference } from '../../package/distribution/reference.js';
 import { addRegistryOptions, pushOciLayout, registryFlags } from '../registry-flags.js';
 
-interface PackageFlags {
-  tag?: string;
-  oci?: string;
-  archive?: string;
-  dockerfile?: string;
-  base?: string;
-  platform?: string;
-  node?: string;
-  modelOnly?: boolean;
+/** The options that pass straight through to packageImage, and the CLI's own. */
+interface PackageFlags extends Pick<PackageOptions, 'tag' | 'oci' | 'archive' | 'dockerfile' | 'base' | 'platform' | 'node' | 'modelOnly'> {
   json?: boolean;
   home?: string;
   catalog?: string;
