@@ -5,10 +5,13 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { OciLayout } from '../package/oci/layout.js';
-import { connect, type RegistryFlags } from '../package/distribution/connect.js';
-import { pushLayout, type PushResult } from '../package/distribution/push.js';
-import { pullToLayout, type PullResult } from '../package/distribution/pull.js';
+import type { RegistryFlags } from '../package/distribution/connect.js';
+import type { PushResult } from '../package/distribution/push.js';
 import { registryProgress } from './registry-progress.js';
+
+// The registry client is loaded when a command talks to a registry, not when any berth command starts.
+const client = (): Promise<[typeof import('../package/distribution/connect.js'), typeof import('../package/distribution/push.js')]> =>
+  Promise.all([import('../package/distribution/connect.js'), import('../package/distribution/push.js')]);
 
 export interface RegistryCliOptions {
   creds?: string;
@@ -40,20 +43,15 @@ export function registryFlags(opts: RegistryCliOptions): RegistryFlags {
  * reg/team/digits` pushes reg/team/digits:3).
  */
 export async function pushOciLayout(layout: OciLayout | string, tag: string | undefined, reference: string, opts: RegistryCliOptions & { json?: boolean }): Promise<PushResult> {
-  const { ref, client } = connect(reference, registryFlags(opts));
+  const [{ connect }, { pushLayout }] = await client();
+  const { ref, client: registry } = connect(reference, registryFlags(opts));
   if (ref.tag === undefined && ref.digest === undefined && tag) ref.tag = tag.slice(tag.lastIndexOf('/') + 1).split(':')[1] ?? 'latest';
   const progress = registryProgress({ json: opts.json });
   try {
-    return await pushLayout(typeof layout === 'string' ? new OciLayout(layout) : layout, tag, ref, { client, onProgress: progress.onProgress });
+    return await pushLayout(typeof layout === 'string' ? new OciLayout(layout) : layout, tag, ref, { client: registry, onProgress: progress.onProgress });
   } finally {
     progress.finish();
   }
-}
-
-/** Pulls `reference` into the OCI layout in `dir` (a base image), for `platform` (os/arch). */
-export async function pullToOciLayout(reference: string, dir: string, opts: RegistryCliOptions & { platform?: string; tag?: string }): Promise<PullResult> {
-  const { ref, client } = connect(reference, registryFlags(opts));
-  return pullToLayout(ref, new OciLayout(dir), { client, ...(opts.platform ? { platform: opts.platform } : {}), ...(opts.tag ? { tag: opts.tag } : {}) });
 }
 
 function mebibytes(value: string): number {

@@ -8,12 +8,10 @@ import { Option, type Command } from 'commander';
 import { berthHome } from '../../config/defaults.js';
 import { formatBytes } from '../../onnx/inspect.js';
 import { Registry } from '../../registry/registry.js';
-import { packageImage, type PackageOptions, type PackageResult } from '../../package/package-image.js';
+import type { PackageOptions, PackageResult } from '../../package/package-image.js';
 import type { BuildProgress } from '../../package/image/build.js';
 import { fail } from '../fail.js';
 import type { OciLayout } from '../../package/oci/layout.js';
-import { registryBaseResolver } from '../../package/distribution/base.js';
-import { parseReference } from '../../package/distribution/reference.js';
 import { addRegistryOptions, pushOciLayout, registryFlags } from '../registry-flags.js';
 
 /** The options that pass straight through to packageImage, and the CLI's own. */
@@ -93,6 +91,12 @@ export function registerPackage(program: Command): void {
   addRegistryOptions(cmd);
   cmd.action(async (models: string[], flags: PackageFlags) => {
       try {
+        // The packager and the registry client load here, not when any berth command starts.
+        const [{ packageImage }, { registryBaseResolver }, { parseReference }] = await Promise.all([
+          import('../../package/package-image.js'),
+          import('../../package/distribution/base.js'),
+          import('../../package/distribution/reference.js'),
+        ]);
         if (flags.push) parseReference(flags.push); // a malformed --push fails before the build, not after it
         const result = await packageImage({
           models,
