@@ -66,7 +66,7 @@ const http = z.strictObject({
   maxResponseMb: flag(positive().default(DEFAULTS.http.maxResponseMb), { flag: '--max-response-mb <mb>', help: 'largest JSON answer, MiB (past it: 413; binary outputs are not counted)' }),
   maxInflightMb: flag(positive().optional(), {
     flag: '--max-inflight-mb <mb>',
-    help: 'bytes in flight across the server (bodies being read and decoded, answers not yet written), MiB; past it requests get 503 + Retry-After',
+    help: 'bytes in flight across the server (bodies being read and decoded, answers not yet written), MiB; past it requests get 429 + Retry-After',
     defaultText: '4 x --max-body-mb, at least 256',
   }),
   headersTimeoutSecs: flag(positive().default(DEFAULTS.http.headersTimeoutSecs), { flag: '--headers-timeout-secs <s>', help: 'the request line and headers must arrive within this' }),
@@ -102,7 +102,7 @@ const models = z.strictObject({
     defaultText: 'every size from half of --max-batch-size up',
     list: 'comma',
   }),
-  maxQueueSize: flag(int(0).default(DEFAULTS.models.maxQueueSize), { flag: '--max-queue <n>', help: 'queued requests per model version before 503; 0 = unbounded' }),
+  maxQueueSize: flag(int(0).default(DEFAULTS.models.maxQueueSize), { flag: '--max-queue <n>', help: 'queued requests per model version before 429 + Retry-After; 0 = unbounded' }),
   intraOpThreads: flag(int(1).optional(), { flag: '--intra-op-threads <n>', help: 'onnxruntime threads per instance', defaultText: 'onnxruntime decides' }),
 });
 

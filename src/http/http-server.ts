@@ -17,7 +17,7 @@ import type { Lease } from './inflight-budget.js';
 const LINGER_MS = 2000;
 
 const CONNECTION_CAP_BODY = JSON.stringify({ error: 'the server is at its connection limit (--max-connections); retry later' });
-const CONNECTION_CAP_ANSWER = `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(CONNECTION_CAP_BODY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${CONNECTION_CAP_BODY}`;
+const CONNECTION_CAP_ANSWER = `HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(CONNECTION_CAP_BODY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${CONNECTION_CAP_BODY}`;
 
 interface Connection {
   /** requests received whose answers have not closed */
