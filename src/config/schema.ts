@@ -215,9 +215,18 @@ export const serverConfigSchema = z.strictObject({
   metrics: flag(z.boolean().default(true), { flag: '--no-metrics', help: 'do not serve Prometheus metrics at GET /metrics' }),
   dashboard: flag(z.boolean().default(true), { flag: '--no-dashboard', help: 'do not serve the web dashboard at / (its data endpoints under /api/v1 stay)' }),
   monitoring: monitoring.prefault({}),
+  drainDelaySecs: flag(z.number().min(0).max(86400).default(DEFAULTS.drainDelaySecs), {
+    flag: '--drain-delay <s>',
+    help: 'on SIGTERM, seconds to keep serving with readiness failed (while balancers and Kubernetes remove this endpoint) before refusing new connections',
+  }),
+  drainTimeoutSecs: flag(z.number().min(0).max(86400).optional(), {
+    flag: '--drain-timeout <s>',
+    help: 'on SIGTERM, after the drain delay: longest wait for in-flight requests before exiting 1 anyway',
+    defaultText: '--exit-timeout-secs (30)',
+  }),
   exitTimeoutSecs: flag(int(0).default(DEFAULTS.exitTimeoutSecs), {
     flag: '--exit-timeout-secs <s>',
-    help: 'on SIGTERM, longest wait for in-flight requests before exiting anyway',
+    help: 'alias of --drain-timeout, its older name (--drain-timeout wins when both are given)',
   }),
 });
 
