@@ -390,7 +390,8 @@ export class InferenceService {
   async infer(request: InferRequest): Promise<InferResponse> {
     const startedAt = Date.now();
     const started = performance.now();
-    const requestId = request.id || randomUUID();
+    // the balancer's or client's x-request-id, else the body's id, else one of our own
+    const requestId = request.requestId || request.id || randomUUID();
     let mv: ModelVersion | undefined;
     let traffic: ModelTraffic | undefined;
     let rows = 1;
