@@ -20,6 +20,7 @@ import type { RegistryApi } from './serving/registry-api.js';
 import { RegistrySync, openRegistry } from './serving/registry-sync.js';
 import { openServingRegistry } from './serving/deferred-registry.js';
 import { appliedStatePath } from './serving/applied-state.js';
+import { registerConvergenceMetrics } from './serving/convergence-metrics.js';
 import { ServingMetrics } from './monitor/metrics.js';
 import { AccessLog } from './monitor/access-log.js';
 import { Tracing } from './monitor/tracing.js';
@@ -122,6 +123,9 @@ export async function startServer(input: BerthConfigInput = {}): Promise<Running
       const offline = opened ? { catalog: opened.location, statePath: appliedStatePath(home, opened.location) } : {};
       sync = new RegistrySync(service, registry, { pollSecs: config.registry.pollSecs, log: logger, ...offline });
       await sync.start();
+      const following = sync;
+      service.addReadinessGate(() => following.knowsDesiredState());
+      if (metrics) registerConvergenceMetrics(metrics.registry, following);
     }
   } catch (err) {
     await sync?.stop();

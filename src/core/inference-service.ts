@@ -70,6 +70,8 @@ export class InferenceService {
   private readonly defaults: ModelConfig;
   private readonly backends: BackendRegistry;
   private draining = false;
+  /** conditions besides the models' own (e.g. serve --registry knowing what to serve): false → not ready */
+  private readonly readinessGates: (() => boolean)[] = [];
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -200,8 +202,14 @@ export class InferenceService {
   /** Server readiness: not draining and every model has a ready version (Triton's strict readiness). */
   isReady(): boolean {
     if (this.draining) return false;
+    for (const gate of this.readinessGates) if (!gate()) return false;
     for (const m of this.models.values()) if (!this.pickVersion(m)) return false;
     return true;
+  }
+
+  /** Adds a server readiness condition (checked on every readiness probe: keep it cheap). */
+  addReadinessGate(gate: () => boolean): void {
+    this.readinessGates.push(gate);
   }
 
   get isDraining(): boolean {

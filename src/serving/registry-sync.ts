@@ -169,6 +169,15 @@ export class RegistrySync {
     return this.lastSeq;
   }
 
+  /**
+   * Whether this replica knows what to serve: it has read the catalog or applied a saved
+   * state. A replica that started with the catalog unreachable and nothing saved is not ready
+   * (server readiness) until the catalog answers; one serving its saved state is.
+   */
+  knowsDesiredState(): boolean {
+    return this.source !== 'none';
+  }
+
   /** Which catalog state this replica has applied, per model desired against applied. */
   report(): ConvergenceReport {
     const names = new Set([...this.desired?.keys() ?? [], ...this.served.keys(), ...this.conflicts]);
