@@ -164,5 +164,15 @@ describe('catalog unreachable at start', { skip: PG_SKIP || DIST_SKIP }, () => {
     assert.equal(await servedVersion(replica.url, inferBody(rowFor(3))), '2');
     assert.equal(await status(replica.url, '/v2/models/n/ready'), 200);
     assert.equal(await metric(replica.url, 'berth_registry_catalog_up'), 1);
+
+    // The catalog going away while serving changes nothing that is served; it is reported.
+    await proxy.close();
+    await until('the outage noticed', async () => (await metric(replica.url, 'berth_registry_catalog_up')) === 0, 10000);
+    for (let i = 0; i < 5; i++) assert.equal(await servedVersion(replica.url, inferBody(rowFor(i))), '2');
+    assert.equal(await status(replica.url, '/v2/health/ready'), 200);
+    await registry.setAlias('m', 'production', 1);
+    await proxy.open();
+    await until('the change made during the outage applied', async () => (await servedVersion(replica.url, inferBody(rowFor(4)))) === '1');
+    assert.equal(await metric(replica.url, 'berth_registry_catalog_up'), 1);
   });
 });
