@@ -18,6 +18,9 @@ import { invalidArgument } from './core/errors.js';
 import { defaultAllowedHosts } from './http/origin-guard.js';
 import type { RegistryApi } from './serving/registry-api.js';
 import { RegistrySync, openRegistry } from './serving/registry-sync.js';
+import { openServingRegistry } from './serving/deferred-registry.js';
+import { appliedStatePath } from './serving/applied-state.js';
+import { registerConvergenceMetrics } from './serving/convergence-metrics.js';
 import { ServingMetrics } from './monitor/metrics.js';
 import { AccessLog } from './monitor/access-log.js';
 import { Tracing } from './monitor/tracing.js';
@@ -126,13 +129,19 @@ export async function startServer(input: BerthConfigInput = {}): Promise<Running
   const monitoring = monitoringWanted ? await startMonitoring(service, { ...monitoringOptions, home, registry: metrics?.registry, log: logger }) : undefined;
   const control = new ModelControl(service, paths, { mode: config.modelControl.mode, startupModels: [...config.modelControl.startupModels], pollSecs: config.modelControl.pollSecs, log: logger });
   await control.start();
-  const registry = registryWanted ? instance ?? await openRegistry({ home, catalogUrl: config.registry.catalogUrl }) : undefined;
+  // A catalog that cannot be reached does not stop the start: the last applied state is served (registry-sync.ts).
+  const opened = registryWanted && !instance ? await openServingRegistry({ home, catalogUrl: config.registry.catalogUrl }, openRegistry, logger) : undefined;
+  const registry = registryWanted ? instance ?? opened!.registry : undefined;
   const ownsRegistry = registry !== undefined && instance === undefined;
   let sync: RegistrySync | undefined;
   try {
     if (registry) {
-      sync = new RegistrySync(service, registry, { pollSecs: config.registry.pollSecs, log: logger });
+      const offline = opened ? { catalog: opened.location, statePath: appliedStatePath(home, opened.location) } : {};
+      sync = new RegistrySync(service, registry, { pollSecs: config.registry.pollSecs, log: logger, ...offline });
       await sync.start();
+      const following = sync;
+      service.addReadinessGate(() => following.knowsDesiredState());
+      if (metrics) registerConvergenceMetrics(metrics.registry, following);
     }
   } catch (err) {
     await sync?.stop();

@@ -73,6 +73,8 @@ export class InferenceService {
   private draining = false;
   /** readiness withdrawn (drain's first step, withdrawReadiness()): not ready, still serving */
   private unready = false;
+  /** conditions besides the models' own (e.g. serve --registry knowing what to serve): false → not ready */
+  private readonly readinessGates: (() => boolean)[] = [];
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -203,8 +205,14 @@ export class InferenceService {
   /** Server readiness: not draining and every model has a ready version (Triton's strict readiness). */
   isReady(): boolean {
     if (this.isDraining) return false;
+    for (const gate of this.readinessGates) if (!gate()) return false;
     for (const m of this.models.values()) if (!this.pickVersion(m)) return false;
     return true;
+  }
+
+  /** Adds a server readiness condition (checked on every readiness probe: keep it cheap). */
+  addReadinessGate(gate: () => boolean): void {
+    this.readinessGates.push(gate);
   }
 
   /** the drain has begun: readiness is false from now on, whether or not requests are still served */
@@ -394,7 +402,8 @@ export class InferenceService {
   async infer(request: InferRequest): Promise<InferResponse> {
     const startedAt = Date.now();
     const started = performance.now();
-    const requestId = request.id || randomUUID();
+    // the balancer's or client's x-request-id, else the body's id, else one of our own
+    const requestId = request.requestId || request.id || randomUUID();
     let mv: ModelVersion | undefined;
     let traffic: ModelTraffic | undefined;
     let rows = 1;

@@ -14,7 +14,7 @@ export interface RequestRecord {
   version: string;
   /** the client's id, if it sent one */
   id?: string;
-  /** always set: the client's id or one the server made up */
+  /** always set: the x-request-id sent, else the client's id, else one the server made up */
   requestId: string;
   outcome: 'success' | 'failure';
   errorCode?: ErrorCode;
@@ -51,4 +51,13 @@ export interface InferenceObserver {
   onModelLoaded?(model: string, version: string, loadMs: number): void;
   onModelUnloaded?(model: string, version: string): void;
   onInstanceCrash?(model: string, version: string, reason: string): void;
+}
+
+/**
+ * The id a prediction is known by to feedback and capture: the client's own id when it sent
+ * one (so labels posted with that id still join behind a balancer that adds x-request-id),
+ * else the request id.
+ */
+export function predictionId(record: Pick<RequestRecord, 'id' | 'requestId'>): string {
+  return record.id || record.requestId;
 }

@@ -24,7 +24,13 @@ export interface InferRequest {
   modelName: string;
   /** absent: the model's version policy picks one */
   modelVersion?: string;
+  /** the request's own id (V2 body `id`, gRPC `id`), answered back in the response body */
   id?: string;
+  /**
+   * The correlation id a client or balancer sent (`x-request-id`, checked by core/request-id.ts):
+   * the request's requestId in logs and traces when present, beside `id`.
+   */
+  requestId?: string;
   inputs: Tensor[];
   /** absent: every output */
   outputs?: RequestedOutput[];

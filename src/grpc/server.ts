@@ -26,6 +26,7 @@ import type { ModelConfig } from './generated/inference/ModelConfig.js';
 import type { ModelRepositoryParameter__Output } from './generated/inference/ModelRepositoryParameter.js';
 import type { ModelStreamInferResponse } from './generated/inference/ModelStreamInferResponse.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../config/defaults.js';
+import { REQUEST_ID_HEADER, requestIdOf } from '../core/request-id.js';
 
 /** Default send and receive limit: the HTTP body limit's default, 64 MiB (Triton's too). */
 export const DEFAULT_MAX_MESSAGE_BYTES = DEFAULT_BODY_LIMIT_BYTES;
@@ -107,22 +108,38 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
    * With tracing on: the call's server span, continuing the client's traceparent; the answer's
    * initial metadata names it (sent before any message, as the client reads it first).
    */
-  function startSpan(rpc: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>): RpcSpan | undefined {
+  function startSpan(rpc: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, requestId?: string): RpcSpan | undefined {
     const span = opts.tracing?.startRpcSpan(`/inference.GRPCInferenceService/${rpc}`, metadataHeaders(call.metadata));
-    if (span) {
+    if (span || requestId !== undefined) {
       const answer = new grpc.Metadata();
-      answer.set('traceparent', span.traceparent);
+      if (span) answer.set('traceparent', span.traceparent);
+      if (requestId !== undefined) answer.set(REQUEST_ID_HEADER, requestId);
       call.sendMetadata(answer);
     }
     return span;
   }
 
+  /** ModelInfer's x-request-id metadata (core/request-id.ts), checked; the error when it is refused. */
+  function metadataRequestId(call: grpc.ServerUnaryCall<unknown, unknown>): { id?: string; error?: unknown } {
+    try {
+      return { id: requestIdOf(call.metadata.get(REQUEST_ID_HEADER).map((v) => (typeof v === 'string' ? v : v.toString('latin1')))) };
+    } catch (error) {
+      return { error };
+    }
+  }
+
   /** A unary handler around a plain (possibly async) function of the request. */
-  function unary<Req, Res>(rpc: string, fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  function unary<Req, Res>(rpc: string, fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>, requestId?: string) => Res | Promise<Res>, options: { requestId?: boolean } = {}): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      const span = startSpan(rpc, call);
+      // inference calls carry the client's or balancer's x-request-id: echoed in the headers and trailers
+      const rid = options.requestId ? metadataRequestId(call) : {};
+      const span = startSpan(rpc, call, rid.id);
       const fail = (err: unknown): void => {
         const e = report(rpc, err);
+        if (rid.id !== undefined) {
+          e.metadata ??= new grpc.Metadata();
+          e.metadata.set(REQUEST_ID_HEADER, rid.id);
+        }
         if (span) {
           // a client that failed reads the trailers (its error's metadata), not the headers
           e.metadata ??= new grpc.Metadata();
@@ -131,9 +148,13 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
         }
         callback(e);
       };
+      if (rid.error !== undefined) {
+        fail(rid.error);
+        return;
+      }
       let result: Res | Promise<Res>;
       try {
-        result = span ? span.run(() => fn(call.request, call)) : fn(call.request, call);
+        result = span ? span.run(() => fn(call.request, call, rid.id)) : fn(call.request, call, rid.id);
       } catch (err) {
         fail(err);
         return;
@@ -149,13 +170,14 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
   }
 
   /** One inference, cancelled in the core (dequeued) if the client goes away first. */
-  async function infer(request: WireInferRequest, signal: CallSignal): Promise<WireInferResponse> {
+  async function infer(request: WireInferRequest, signal: CallSignal, requestId?: string): Promise<WireInferResponse> {
     const inferRequest = decodeInferRequest(request);
     inferRequest.signal = signal;
+    inferRequest.requestId = requestId;
     return encodeInferResponse(await service.infer(inferRequest));
   }
 
-  const modelInfer = unary<WireInferRequest, WireInferResponse>('ModelInfer', (request, call) => {
+  const modelInfer = unary<WireInferRequest, WireInferResponse>('ModelInfer', (request, call, requestId) => {
     const signal = new CallSignal();
     let settled = false;
     // grpc-js emits 'cancelled' whenever the call's stream closes, after a normal answer too:
@@ -163,10 +185,10 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningG
     call.once('cancelled', () => {
       if (!settled) signal.abort();
     });
-    return infer(request, signal).finally(() => {
+    return infer(request, signal, requestId).finally(() => {
       settled = true;
     });
-  });
+  }, { requestId: true });
 
   /**
    * ModelStreamInfer: requests are served concurrently (so the batcher can group them), and

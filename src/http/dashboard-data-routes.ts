@@ -5,7 +5,7 @@
  *
  * | method | path | |
  * |---|---|---|
- * | GET | /api/v1/server | what this server has turned on: registry (admin API), API keys, metrics, monitoring |
+ * | GET | /api/v1/server | what this server has turned on: registry (admin API), API keys, metrics, monitoring; the catalog state it has applied (convergence) |
  * | GET | /api/v1/metrics/history[?model=M] | the last 15 minutes per model and version: req/s, error rate, p50/p99 |
  * | GET | /api/v1/serving/models/{m}/versions/{v}/model.onnx | the bytes a loaded version was loaded from (409 when it is not loaded or its file changed in place) |
  *
@@ -20,7 +20,7 @@ import type { MetricsHistory } from '../monitor/history.js';
 import { sendError } from './errors.js';
 import { jsonSchema } from './zod-json-schema.js';
 import { ServerInfoSchema } from './dashboard-data-schemas.js';
-import type { ServerCapabilities, ServerInfo } from './dashboard-data-schemas.js';
+import type { Convergence, ServerCapabilities, ServerInfo } from './dashboard-data-schemas.js';
 
 /** What GET /api/v1/server reports (defined in dashboard-data-schemas.ts). */
 export type { ServerCapabilities };
@@ -30,6 +30,8 @@ export interface DashboardDataDeps {
   capabilities: ServerCapabilities;
   /** the sampler behind /api/v1/metrics/history; absent when metrics are off */
   history?: MetricsHistory;
+  /** serve --registry: the catalog state applied (RegistrySync.report) */
+  convergence?: () => Convergence;
 }
 
 interface ModelFileRoute {
@@ -37,13 +39,14 @@ interface ModelFileRoute {
 }
 
 export function registerDashboardDataRoutes(app: FastifyInstance, deps: DashboardDataDeps): void {
-  const { service, capabilities, history } = deps;
+  const { service, capabilities, history, convergence } = deps;
 
   app.get('/api/v1/server', { schema: { response: { 200: jsonSchema(ServerInfoSchema) } } }, async (): Promise<ServerInfo> => ({
     name: SERVER_NAME,
     version: SERVER_VERSION,
     ...capabilities,
     history: history ? { interval_secs: history.intervalSecs, window_secs: history.windowSecs } : null,
+    convergence: convergence ? convergence() : null,
   }));
 
   app.get('/api/v1/metrics/history', async (request: FastifyRequest<{ Querystring: { model?: string } }>, reply: FastifyReply) => {

@@ -66,6 +66,7 @@ export function registerDashboardRoutes(app: FastifyInstance, service: Inference
   registerDashboardDataRoutes(app, {
     service,
     history: options.history,
+    convergence: http.admin?.sync ? () => http.admin!.sync!.report() : undefined,
     capabilities: {
       registry: http.admin !== undefined,
       apiKeys: http.auth !== undefined,

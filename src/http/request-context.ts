@@ -1,6 +1,7 @@
 /** What the inference routes (v2-routes.ts, v1-routes.ts) read off a request besides its body's content. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ClientGoneSignal } from './client-gone-signal.js';
+import { REQUEST_ID_HEADER, requestIdOf } from '../core/request-id.js';
 
 export interface ModelParams {
   model: string;
@@ -13,10 +14,14 @@ export function bodyOf(request: FastifyRequest): Buffer {
   return Buffer.isBuffer(raw) ? raw : Buffer.alloc(0);
 }
 
-/** V1 bodies have no id field: a client may name its request with an x-request-id header. */
-export function headerId(request: FastifyRequest): string | undefined {
-  const id = request.headers['x-request-id'];
-  return typeof id === 'string' && id.length > 0 && id.length <= 256 ? id : undefined;
+/**
+ * The x-request-id a client or balancer sent (core/request-id.ts: 1-256 printable ASCII, else
+ * a 400), echoed at once in the answer's header so that error answers carry it too.
+ */
+export function headerId(request: FastifyRequest, reply?: FastifyReply): string | undefined {
+  const id = requestIdOf(request.headers[REQUEST_ID_HEADER]);
+  if (id !== undefined) void reply?.header(REQUEST_ID_HEADER, id);
+  return id;
 }
 
 /** Sticky rollout routing: requests with the same x-berth-route-key see the same version. */

@@ -11,13 +11,14 @@ export function registerV1Routes(app: FastifyInstance, service: InferenceService
   app.post('/v1/models/:target', async (request: FastifyRequest<{ Params: { target: string } }>, reply) => {
     try {
       const { target } = request.params;
+      const requestId = headerId(request, reply);
       if (!target.endsWith(':predict')) throw notFound(`unknown V1 method in '${target}'; use /v1/models/NAME:predict`);
       const model = target.slice(0, -':predict'.length);
       const body = bodyOf(request);
       if (body.length === 0) throw invalidArgument('request body is empty; expected {"instances": [...]}');
       const inputs = decodePredictRequest(body, service.resolve(model).inputs);
       const jsonText = { layout: 'rows' as const, maxBytes: responseLimit };
-      const response = await service.infer({ modelName: model, inputs, signal: abortSignal(reply), protocol: 'v1', id: headerId(request), routeKey: routeKey(request), jsonText });
+      const response = await service.infer({ modelName: model, inputs, signal: abortSignal(reply), protocol: 'v1', requestId, routeKey: routeKey(request), jsonText });
       if (response.requestId) void reply.header('x-request-id', response.requestId);
       return reply.type('application/json').send(encodePredictions(response, responseLimit));
     } catch (err) {

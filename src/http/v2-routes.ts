@@ -5,7 +5,7 @@ import { EXTENSIONS, SERVER_NAME, SERVER_VERSION } from '../core/inference-servi
 import { compress } from './content-encoding.js';
 import { sendError } from './errors.js';
 import { v2JsonTextSpec } from './json-encode.js';
-import { abortSignal, bodyOf, routeKey, type ModelParams } from './request-context.js';
+import { abortSignal, bodyOf, headerId, routeKey, type ModelParams } from './request-context.js';
 import { decodeInferRequest, encodeInferResponse, headerLength, metadataTensor } from './v2-codec.js';
 
 export function registerV2Routes(app: FastifyInstance, service: InferenceService, responseLimit: number): void {
@@ -47,12 +47,14 @@ export function registerV2Routes(app: FastifyInstance, service: InferenceService
   const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     try {
       const { model, version } = request.params;
+      const requestId = headerId(request, reply);
       const body = bodyOf(request);
       const headerLen = headerLength(request.headers['inference-header-content-length'], body.length);
       const inferRequest = decodeInferRequest(body, headerLen, model, version, () => service.resolve(model, version).inputs);
       inferRequest.signal = abortSignal(reply);
       inferRequest.protocol = 'rest';
       inferRequest.routeKey = routeKey(request);
+      inferRequest.requestId = requestId;
       inferRequest.jsonText = v2JsonTextSpec(inferRequest, responseLimit);
       const response = await service.infer(inferRequest);
       if (response.requestId) void reply.header('x-request-id', response.requestId);

@@ -10,7 +10,7 @@
  * values per sample (scores or probabilities). A label matches when it equals the predicted
  * value or, when the model's config.json has `labels`, the predicted class's name.
  */
-import type { RequestRecord } from '../core/observer.js';
+import { predictionId, type RequestRecord } from '../core/observer.js';
 import type { Tensor } from '../core/tensor.js';
 import { DEFAULTS } from '../config/defaults.js';
 
@@ -270,7 +270,7 @@ export class FeedbackTracker {
     const slot = this.recorded % this.indexSize; // catchUp relies on prediction n being in slot n mod size
     this.recorded++;
     this.slotMap[slot] = byId;
-    hashId(record.requestId);
+    hashId(predictionId(record));
     this.slotHashA[slot] = idHashA;
     this.slotHashB[slot] = idHashB;
     this.slotVersion[slot] = record.version;

@@ -280,6 +280,7 @@ function registerGauges(registry: Registry, src: GaugeSources): () => void {
     gauge('berth_capture_store_bytes', 'Bytes in the prediction capture store', [], (g) => g.set(cap.stats().bytes));
     gauge('berth_capture_records_written', 'Captured records written by this process since it started', [], (g) => g.set(cap.stats().records));
     gauge('berth_capture_records_dropped', 'Sampled records dropped (writer behind or record too large) since start', [], (g) => g.set(cap.stats().dropped));
+    gauge('berth_capture_records_duplicate', 'Sampled records not captured because their model and id were just captured (a retried request) since start', [], (g) => g.set(cap.stats().duplicates));
   }
   if (src.alerts) {
     const alerts = src.alerts;

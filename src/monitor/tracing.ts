@@ -249,6 +249,8 @@ export class Tracing implements InferenceObserver {
       'berth.model': record.model,
       'berth.model_version': record.version,
       'berth.request_id': record.requestId,
+      // the body's own id, when the request also carried an x-request-id
+      ...(record.id && record.id !== record.requestId ? { 'berth.inference_id': record.id } : {}),
       'berth.protocol': record.protocol ?? 'rest',
       'berth.outcome': record.outcome,
       'berth.rows': record.rows,

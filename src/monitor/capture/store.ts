@@ -16,7 +16,7 @@
 import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RequestRecord } from '../../core/observer.js';
+import { predictionId, type RequestRecord } from '../../core/observer.js';
 import type { Tensor } from '../../core/tensor.js';
 import type { HeaderTails, RecordSink } from './format.js';
 import { MAGIC, SEGMENT_SUFFIX, appendRecord } from './format.js';
@@ -34,6 +34,8 @@ export interface CaptureOptions {
   flushMs?: number;
   /** pending bytes beyond which new samples are dropped (default 64 MiB) */
   maxPendingBytes?: number;
+  /** captured ids remembered to skip a retried request's second capture (default 4096) */
+  dedupIds?: number;
   log?: { warn(obj: object, msg: string): void };
 }
 
@@ -50,6 +52,33 @@ export interface CaptureStats {
   dropped: number;
   /** segments deleted by rotation */
   rotated: number;
+  /** sampled records skipped: their model and id were captured a moment ago (a retry) */
+  duplicates: number;
+}
+
+/**
+ * The last N (model, id) pairs captured, so that a request a balancer or client retried with
+ * the same id is captured once. A ring of keys beside a set: memory stays at N keys.
+ */
+export class RecentIds {
+  private readonly ring: (string | undefined)[];
+  private readonly set = new Set<string>();
+  private next = 0;
+
+  constructor(readonly size: number) {
+    this.ring = new Array<string | undefined>(Math.max(1, size));
+  }
+
+  /** true when the key was seen among the last N; otherwise remembers it and returns false */
+  seen(key: string): boolean {
+    if (this.set.has(key)) return true;
+    const old = this.ring[this.next];
+    if (old !== undefined) this.set.delete(old);
+    this.ring[this.next] = key;
+    this.set.add(key);
+    this.next = (this.next + 1) % this.ring.length;
+    return false;
+  }
 }
 
 export function captureDir(home: string): string {
@@ -113,6 +142,8 @@ export class CaptureStore {
   private records = 0;
   private dropped = 0;
   private rotated = 0;
+  private duplicates = 0;
+  private readonly recent: RecentIds;
   private closed = false;
   private ready: Promise<void>;
 
@@ -125,6 +156,7 @@ export class CaptureStore {
     this.ready = this.rate > 0 ? this.scan() : Promise.resolve();
     this.pending = this.emptyChunk();
     this.skip = requestsToSkip(this.rate);
+    this.recent = new RecentIds(options.dedupIds ?? 4096);
   }
 
   /** Hot path: the sampling decision, then a copy of the sampled request. */
@@ -155,8 +187,13 @@ export class CaptureStore {
       this.dropped++;
       return;
     }
+    const id = predictionId(record);
+    if (this.recent.seen(`${record.model}\u0000${id}`)) {
+      this.duplicates++;
+      return;
+    }
     const start = chunk.off;
-    appendRecord(chunk, { time: record.startedAt, model: record.model, version: record.version, requestId: record.requestId, rows: record.rows, inputs, outputs: record.outputs as Tensor[] });
+    appendRecord(chunk, { time: record.startedAt, model: record.model, version: record.version, requestId: id, rows: record.rows, inputs, outputs: record.outputs as Tensor[] });
     if (chunk.off - start + MAGIC.length > this.maxBytes) {
       // a record larger than the whole store: dropped
       chunk.off = start;
@@ -216,6 +253,7 @@ export class CaptureStore {
       records: this.records,
       dropped: this.dropped,
       rotated: this.rotated,
+      duplicates: this.duplicates,
     };
   }
 
