@@ -110,7 +110,7 @@ export async function startServer(input: BerthConfigInput = {}): Promise<Running
   const monitoring = monitoringWanted ? await startMonitoring(service, { ...monitoringOptions, home, registry: metrics?.registry, log: logger }) : undefined;
   const control = new ModelControl(service, paths, { mode: config.modelControl.mode, startupModels: [...config.modelControl.startupModels], pollSecs: config.modelControl.pollSecs, log: logger });
   await control.start();
-  const registry = registryWanted ? instance ?? await openRegistry({ home, catalogUrl: config.registry.catalogUrl }) : undefined;
+  const registry = registryWanted ? instance ?? await openRegistry({ home, catalogUrl: config.registry.catalogUrl, artifactStore: config.registry.artifactStore, artifactStoreInsecure: config.registry.artifactStoreInsecure || undefined }) : undefined;
   const ownsRegistry = registry !== undefined && instance === undefined;
   let sync: RegistrySync | undefined;
   try {
