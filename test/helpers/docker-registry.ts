@@ -74,7 +74,10 @@ export async function startDockerRegistry(auth: RegistryAuth, opts: { dir?: stri
     '  secret: berth-test-secret',
     authYaml,
   ].join('\n'));
-  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // distribution reads REGISTRY_* variables as configuration overrides (REGISTRY_AUTH_FILE, the
+  // auth file podman and berth read, would become auth.file): the registry gets none of them
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
+  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
