@@ -133,7 +133,7 @@ const registry = z.strictObject({
     env: 'BERTH_ARTIFACT_STORE',
     defaultText: 'the filesystem store in the home',
   }),
-  artifactStoreInsecure: flag(z.boolean().default(false), { flag: '--artifact-store-insecure', help: 'plain http to an artifact registry that is not on loopback' }),
+  artifactStoreInsecure: flag(z.boolean().optional(), { flag: '--artifact-store-insecure', help: 'plain http to an artifact registry that is not on loopback', defaultText: 'off (loopback registries always get plain http)' }),
 });
 
 const access = z.strictObject({
