@@ -130,7 +130,7 @@ export async function startServer(input: BerthConfigInput = {}): Promise<Running
   const control = new ModelControl(service, paths, { mode: config.modelControl.mode, startupModels: [...config.modelControl.startupModels], pollSecs: config.modelControl.pollSecs, log: logger });
   await control.start();
   // A catalog that cannot be reached does not stop the start: the last applied state is served (registry-sync.ts).
-  const opened = registryWanted && !instance ? await openServingRegistry({ home, catalogUrl: config.registry.catalogUrl }, openRegistry, logger) : undefined;
+  const opened = registryWanted && !instance ? await openServingRegistry({ home, catalogUrl: config.registry.catalogUrl, artifactStore: config.registry.artifactStore, artifactStoreInsecure: config.registry.artifactStoreInsecure || undefined }, openRegistry, logger) : undefined;
   const registry = registryWanted ? instance ?? opened!.registry : undefined;
   const ownsRegistry = registry !== undefined && instance === undefined;
   let sync: RegistrySync | undefined;

@@ -7,7 +7,7 @@
 
 import { parseArgs } from 'node:util';
 import { OciLayout } from '../../src/package/oci/layout.js';
-import { MEDIA_TYPES, type ImageConfig, type ImageManifest } from '../../src/package/oci/types.js';
+import { MEDIA_TYPES, type ImageConfig, type ImageManifest } from '../../src/oci/types.js';
 import { writeDirLayer } from './dir-layer.js';
 
 const NONROOT = { uid: 65532, gid: 65532 };

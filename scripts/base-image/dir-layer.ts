@@ -15,7 +15,7 @@ import { pack as createPack, type Header } from 'tar-stream';
 
 type EntryHeader = Partial<Header> & Pick<Header, 'name'>;
 import type { OciLayout } from '../../src/package/oci/layout.js';
-import { MEDIA_TYPES, type Descriptor, type Digest } from '../../src/package/oci/types.js';
+import { MEDIA_TYPES, type Descriptor, type Digest } from '../../src/oci/types.js';
 
 export interface DirLayerOptions {
   /** Seconds since the epoch written as every entry's mtime (SOURCE_DATE_EPOCH). */

@@ -5,13 +5,13 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { OciLayout } from '../package/oci/layout.js';
-import type { RegistryFlags } from '../package/distribution/connect.js';
+import type { RegistryFlags } from '../oci/connect.js';
 import type { PushResult } from '../package/distribution/push.js';
 import { registryProgress } from './registry-progress.js';
 
 // The registry client is loaded when a command talks to a registry, not when any berth command starts.
-const client = (): Promise<[typeof import('../package/distribution/connect.js'), typeof import('../package/distribution/push.js')]> =>
-  Promise.all([import('../package/distribution/connect.js'), import('../package/distribution/push.js')]);
+const client = (): Promise<[typeof import('../oci/connect.js'), typeof import('../package/distribution/push.js')]> =>
+  Promise.all([import('../oci/connect.js'), import('../package/distribution/push.js')]);
 
 export interface RegistryCliOptions {
   creds?: string;

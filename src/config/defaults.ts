@@ -55,3 +55,13 @@ export function berthHome(env: NodeJS.ProcessEnv = process.env): string {
 export function catalogUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return envValue(env, 'BERTH_CATALOG_URL');
 }
+
+/**
+ * The registry's artifact store from $BERTH_ARTIFACT_STORE (oci://HOST[:PORT]/REPO; empty = unset:
+ * the filesystem under the home) and $BERTH_ARTIFACT_STORE_INSECURE=1 (plain http off loopback).
+ */
+export function artifactStoreFromEnv(env: NodeJS.ProcessEnv = process.env): { url?: string; insecure?: boolean } {
+  const url = envValue(env, 'BERTH_ARTIFACT_STORE');
+  const insecure = envValue(env, 'BERTH_ARTIFACT_STORE_INSECURE');
+  return { ...(url !== undefined ? { url } : {}), ...(insecure !== undefined ? { insecure: insecure === '1' || insecure === 'true' } : {}) };
+}

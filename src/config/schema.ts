@@ -127,6 +127,13 @@ const registry = z.strictObject({
     defaultText: 'the SQLite catalog in the home',
   }),
   pollSecs: flag(positive().default(DEFAULTS.registry.pollSecs), { flag: '--registry-poll-secs <s>', help: 'seconds between registry change checks' }),
+  artifactStore: flag(z.string().min(1).optional(), {
+    flag: '--artifact-store <url>',
+    help: 'where the versions\' files live: oci://HOST[:PORT]/REPO (an OCI registry, cached in the home; docs/registry.md) or filesystem',
+    env: 'BERTH_ARTIFACT_STORE',
+    defaultText: 'the filesystem store in the home',
+  }),
+  artifactStoreInsecure: flag(z.boolean().optional(), { flag: '--artifact-store-insecure', help: 'plain http to an artifact registry that is not on loopback', defaultText: 'off (loopback registries always get plain http)' }),
 });
 
 const access = z.strictObject({

@@ -18,7 +18,7 @@ import { forEachTensor } from '../onnx/walk.js';
 import type { Registry } from '../registry/registry.js';
 import type { VersionRecord } from '../registry/types.js';
 import { DIR_MODE, FILE_MODE, type LayerEntry } from './layers/entries.js';
-import type { Digest } from './oci/types.js';
+import type { Digest } from '../oci/types.js';
 
 export interface ModelFile {
   /** path inside the version directory ('model.onnx', 'weights/w.bin') */

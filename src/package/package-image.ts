@@ -17,7 +17,7 @@ import { OciLayout } from './oci/layout.js';
 import { writeArchive } from './output/archive.js';
 import { checkOciTarget, ensureParent, publishOciDir, stagingPath } from './output/oci-dir.js';
 import { writeDockerfileContext } from './dockerfile.js';
-import type { Digest } from './oci/types.js';
+import type { Digest } from '../oci/types.js';
 import type { PushResult } from './distribution/push.js';
 
 export interface PackageOptions {

@@ -9,6 +9,10 @@
  * (atomic, and it fails rather than replacing when the blob already exists), then fsync the
  * directory. The temporary file is kept until the catalog has committed, so that a blob removed
  * by a concurrent `fsck --repair` in between can be put back (ensure()).
+ *
+ * BlobStore is what the registry needs of a store; FileBlobStore is the filesystem one, and the
+ * OCI artifact store (oci-store.ts) is a FileBlobStore that publishes versions to an OCI registry
+ * and fetches what its local copy (then a cache) lacks.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -17,6 +21,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BerthError } from '../core/errors.js';
 import { isDigest } from './names.js';
+import type { FileEntry, VersionRecord } from './types.js';
 
 const CHUNK = 4 << 20;
 
@@ -43,6 +48,59 @@ export interface TempInfo {
   mtimeMs: number;
   /** live: its writer runs on this host; dead: its writer was on this host and is gone; unknown: another host or an unknown name */
   writer: 'live' | 'dead' | 'unknown';
+}
+
+/** What a push publishes before its catalog commit: the version's files, under the model's name. */
+export interface PublishedFiles {
+  name: string;
+  /** the model file's digest (the version's digest) */
+  digest: string;
+  files: readonly FileEntry[];
+}
+
+/**
+ * A content-addressed store, as push.ts, pull.ts and fsck.ts use it. Every implementation keeps
+ * a local directory of blobs (path(), place()) that serving reads; a remote store fills it on
+ * demand (fetch()).
+ */
+export interface BlobStore {
+  readonly home: string;
+  readonly blobDir: string;
+  readonly tmpDir: string;
+  /** where versions live for every reader: 'filesystem' or 'oci://HOST/REPO' */
+  readonly location: string;
+  init(): Promise<void>;
+  /** the local path of a blob (present or not) */
+  path(digest: string): string;
+  tempPath(kind: string): string;
+  /** copies a file into tmp/ while hashing it */
+  stage(src: string): Promise<StagedBlob>;
+  /** gives a staged file its content address in the local store */
+  commit(staged: StagedBlob): Promise<void>;
+  syncBlobDir(): Promise<void>;
+  /**
+   * Before the catalog commit: makes a version's files (committed locally) readable by every
+   * reader of the store. Nothing to do for the filesystem; the OCI store uploads the blobs, then a
+   * manifest naming them, so a crash leaves no manifest pointing at missing blobs.
+   */
+  publish(version: PublishedFiles): Promise<void>;
+  /** After the catalog commit: names the version in the store where it can (best effort). */
+  label(version: VersionRecord): Promise<void>;
+  /** After the catalog commit: puts a blob back if a concurrent fsck --repair removed it. */
+  ensure(staged: StagedBlob): Promise<void>;
+  discard(staged: StagedBlob): Promise<void>;
+  /**
+   * Makes the files present in the local store, fetching what is missing and refusing any
+   * content that does not hash to its digest; an error names what could not be had and why.
+   */
+  fetch(files: readonly Pick<FileEntry, 'digest' | 'size' | 'path'>[]): Promise<void>;
+  verify(digest: string, size?: number): Promise<{ ok: boolean; present: boolean; actual?: string; size?: number }>;
+  list(): Promise<BlobInfo[]>;
+  temps(): Promise<TempInfo[]>;
+  remove(digestOrPath: string): Promise<void>;
+  /** places a (local) blob at a new path: a hard link when possible */
+  place(digest: string, dest: string): Promise<void>;
+  removeTree(dir: string): Promise<void>;
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -124,10 +182,11 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-export class BlobStore {
+export class FileBlobStore implements BlobStore {
   readonly home: string;
   readonly blobDir: string;
   readonly tmpDir: string;
+  readonly location: string = 'filesystem';
 
   constructor(home: string) {
     this.home = home;
@@ -179,6 +238,14 @@ export class BlobStore {
       staged.created = false;
     }
   }
+
+  /** The files are in this directory already: nothing to publish. */
+  async publish(_version: PublishedFiles): Promise<void> {}
+
+  async label(_version: VersionRecord): Promise<void> {}
+
+  /** Nothing to fetch: a missing blob is reported by place() and fsck. */
+  async fetch(_files: readonly Pick<FileEntry, 'digest' | 'size' | 'path'>[]): Promise<void> {}
 
   /** After the catalog commit: puts the blob back if something removed it meanwhile. */
   async ensure(staged: StagedBlob): Promise<void> {

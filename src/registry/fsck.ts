@@ -29,12 +29,20 @@ export async function fsck(reg: RegistryContext, opts: FsckOptions = {}): Promis
     entry.refs.push(`${name}:${version}/${file.path}`);
     refs.set(file.digest, entry);
   }
+  const cache = reg.blobs.location !== 'filesystem';
+  const corruptCopies: string[] = [];
   const report: FsckReport = { missing: [], corrupt: [], orphans: [], stale: [], recent: [], checked: 0, repaired: false };
   for (const [digest, { size, refs: where }] of refs) {
     const check = await reg.blobs.verify(digest, size);
     report.checked++;
-    if (!check.present) report.missing.push({ digest, refs: where });
-    else if (!check.ok) report.corrupt.push({ digest, actual: check.actual!, size: check.size!, refs: where });
+    // The local store of a remote one (the OCI artifact store) is a cache: a blob it lacks is
+    // fetched when needed, and a corrupt copy can be removed and fetched again.
+    if (!check.present) {
+      if (!cache) report.missing.push({ digest, refs: where });
+    } else if (!check.ok) {
+      report.corrupt.push({ digest, actual: check.actual!, size: check.size!, refs: where });
+      if (cache) corruptCopies.push(digest);
+    }
   }
   const now = Date.now();
   const removable: string[] = [];
@@ -59,8 +67,8 @@ export async function fsck(reg: RegistryContext, opts: FsckOptions = {}): Promis
     report.stale.push(t.path);
     staleTemps.push(join(reg.home, t.path));
   }
-  if (opts.repair && (removable.length > 0 || staleTemps.length > 0)) {
-    for (const path of removable) await reg.blobs.remove(path);
+  if (opts.repair && (removable.length > 0 || staleTemps.length > 0 || corruptCopies.length > 0)) {
+    for (const path of [...removable, ...corruptCopies]) await reg.blobs.remove(path);
     for (const path of staleTemps) await rm(path, { recursive: true, force: true });
     await reg.blobs.syncBlobDir();
     report.repaired = true;

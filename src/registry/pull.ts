@@ -88,6 +88,8 @@ export async function materializeVersion(reg: RegistryContext, name: string, ver
     if ((await checkFiles(dir, v)) === undefined) return modelPath;
     await reg.blobs.removeTree(dir);
   }
+  // A remote artifact store fills its local cache first (what is cached is not fetched again).
+  await reg.blobs.fetch(v.files);
   const tmp = reg.blobs.tempPath('mat');
   await mkdir(tmp, { recursive: true });
   try {
@@ -135,6 +137,7 @@ export async function pullVersion(reg: RegistryContext, ref: string, outPath: st
     await checkLinkFreeUnder(dir, dest);
     await checkPullTarget(dest, opts.force === true);
   }
+  await reg.blobs.fetch(v.files);
   await mkdir(dir, { recursive: true });
   const written: { tmp: string; dest: string }[] = [];
   try {

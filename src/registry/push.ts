@@ -30,11 +30,11 @@ export interface PushMeta {
   parent?: { name: string; version: number } | string;
   derivedBy?: string;
   actor?: string;
-  /** progress: 'copying' files into the store, 'linking' blobs, 'committing' the catalog rows, 'committed' */
+  /** progress: 'copying' files into the store, 'linking' blobs, 'publishing' them to a remote artifact store, 'committing' the catalog rows, 'committed' */
   onProgress?: (phase: PushPhase) => void;
 }
 
-export type PushPhase = 'copying' | 'linking' | 'committing' | 'committed';
+export type PushPhase = 'copying' | 'linking' | 'publishing' | 'committing' | 'committed';
 
 /** ONNX type name → OIP datatype (FP32, INT64, ...); the ONNX name when OIP has none. */
 function signatureOf(v: ValueSummary): TensorSignature {
@@ -124,6 +124,10 @@ export async function pushVersion(reg: RegistryContext, file: string, meta: Push
     progress('linking');
     for (const blob of staged) await reg.blobs.commit(blob);
     await reg.blobs.syncBlobDir();
+    // 3b. Where every replica reads them (an OCI registry: blobs, then the manifest), still
+    //     before the catalog row exists.
+    if (reg.blobs.location !== 'filesystem') progress('publishing');
+    await reg.blobs.publish({ name, digest: modelBlob.digest, files });
 
     // 4. The catalog rows, last, in one transaction that allocates the version number.
     progress('committing');
@@ -166,6 +170,9 @@ export async function pushVersion(reg: RegistryContext, file: string, meta: Push
     progress('committed');
     // 5. A concurrent `fsck --repair` may have taken a deduplicated blob for an orphan.
     for (const blob of staged) await reg.blobs.ensure(blob);
+    // 6. The store's own name for the version (OCI: the tag NAME.vN). The version is complete
+    //    without it (its manifest was stored by digest before the commit), hence best effort.
+    await reg.blobs.label(record).catch(() => undefined);
     return record;
   } finally {
     for (const blob of staged) await reg.blobs.discard(blob);

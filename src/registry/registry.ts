@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { invalidArgument, notFound } from '../core/errors.js';
 import { setAlias, deleteAlias } from './aliases.js';
-import { BlobStore } from './blob-store.js';
+import { FileBlobStore, type BlobStore } from './blob-store.js';
 import type { Catalog } from './catalog.js';
 import { fsck, type FsckOptions } from './fsck.js';
 import { createKey, revokeKey, verifyKey } from './keys.js';
@@ -23,7 +23,7 @@ import { pushVersion, type PushMeta } from './push.js';
 import { abortRollout, promote, rollback, startRollout, type RolloutSpec } from './rollouts.js';
 import { SqliteCatalog } from './sqlite-catalog.js';
 import type { AuditEntry, FsckReport, KeyInfo, KeyScope, ModelRecord, Rollout, VersionRecord } from './types.js';
-import { berthHome, catalogUrlFromEnv } from '../config/defaults.js';
+import { artifactStoreFromEnv, berthHome, catalogUrlFromEnv } from '../config/defaults.js';
 
 export { MODEL_FILE, PRODUCTION } from './names.js';
 export type { PushMeta, PushPhase } from './push.js';
@@ -37,6 +37,24 @@ export interface OpenOptions {
   catalogUrl?: string;
   /** use this catalog instead (tests) */
   catalog?: Catalog;
+  /**
+   * default: $BERTH_ARTIFACT_STORE, else the filesystem under HOME. oci://HOST[:PORT]/REPO keeps
+   * the versions' files in an OCI registry, HOME's blobs being its local cache (oci-store.ts).
+   */
+  artifactStore?: string;
+  /** plain http to an artifact registry not on this machine (default: $BERTH_ARTIFACT_STORE_INSECURE=1) */
+  artifactStoreInsecure?: boolean;
+  /** the auth file for the artifact registry (default: $REGISTRY_AUTH_FILE, podman's, docker's) */
+  authfile?: string;
+}
+
+async function openBlobStore(home: string, opts: OpenOptions): Promise<BlobStore> {
+  const fromEnv = artifactStoreFromEnv();
+  const url = opts.artifactStore ?? fromEnv.url;
+  if (url === undefined || url === 'filesystem') return new FileBlobStore(home);
+  // loaded only when used: commands on a filesystem store never load the OCI client
+  const { OciBlobStore } = await import('./oci-store.js');
+  return new OciBlobStore(home, { url, insecure: opts.artifactStoreInsecure ?? fromEnv.insecure, authfile: opts.authfile });
 }
 
 /** $BERTH_HOME, else ~/.berth (config/defaults.ts reads the variable, for every command alike). */
@@ -61,19 +79,19 @@ export class Registry {
   readonly catalog: Catalog;
   readonly blobs: BlobStore;
 
-  private constructor(home: string, catalog: Catalog) {
+  private constructor(home: string, catalog: Catalog, blobs: BlobStore) {
     this.home = home;
     this.catalog = catalog;
-    this.blobs = new BlobStore(home);
+    this.blobs = blobs;
   }
 
   static async open(opts: OpenOptions = {}): Promise<Registry> {
     const home = resolve(opts.home ?? defaultHome());
-    const blobs = new BlobStore(home);
+    const blobs = await openBlobStore(home, opts);
     await blobs.init();
     await mkdir(join(home, 'materialized'), { recursive: true });
     const catalog = opts.catalog ?? (await openCatalog(home, opts.catalogUrl ?? catalogUrlFromEnv()));
-    return new Registry(home, catalog);
+    return new Registry(home, catalog, blobs);
   }
 
   async close(): Promise<void> {

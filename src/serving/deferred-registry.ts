@@ -82,7 +82,7 @@ export class DeferredRegistry implements RegistryApi {
  * the server gets a DeferredRegistry that keeps trying; any other problem (a malformed URL, a
  * newer schema) still does.
  */
-export async function openServingRegistry(options: { home: string; catalogUrl?: string }, open: (o: { home: string; catalogUrl?: string }) => Promise<RegistryApi>, log?: { warn(obj: object, msg: string): void }): Promise<{ registry: RegistryApi; location: string }> {
+export async function openServingRegistry<O extends { home: string; catalogUrl?: string }>(options: O, open: (o: O) => Promise<RegistryApi>, log?: { warn(obj: object, msg: string): void }): Promise<{ registry: RegistryApi; location: string }> {
   const url = options.catalogUrl ?? catalogUrlFromEnv();
   const location = url ? redactCredentials(url) : `sqlite:${join(resolve(options.home), 'catalog.db')}`;
   try {

@@ -20,7 +20,7 @@ import type { InferenceService } from '../core/inference-service.js';
 import type { ModelSource } from '../core/repository.js';
 import type { TrafficPolicy } from '../core/traffic.js';
 import { applyTraffic, policyVersions } from '../core/traffic.js';
-import { Registry } from '../registry/registry.js';
+import { Registry, type OpenOptions } from '../registry/registry.js';
 import type { ModelRecord, RegistryApi, Rollout } from './registry-api.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { readAppliedState, savedPolicy, verifyCachedVersion, writeAppliedState, type AppliedState, type CachedVersion } from './applied-state.js';
@@ -459,6 +459,6 @@ function describe(policy: TrafficPolicy): string {
 }
 
 /** Opens the registry at HOME (default $BERTH_HOME or ~/.berth), or the catalog at a URL. */
-export async function openRegistry(options: { home?: string; catalogUrl?: string }): Promise<RegistryApi> {
+export async function openRegistry(options: OpenOptions): Promise<RegistryApi> {
   return Registry.open(options);
 }

@@ -28,8 +28,13 @@ export async function freePort(): Promise<number> {
 export interface RunningRegistry {
   /** host:port, e.g. 127.0.0.1:41234 */
   host: string;
+  port: number;
+  /** the directory holding the configuration and the storage (a restart passes it back) */
+  dir: string;
   storage: string;
   stop(): Promise<void>;
+  /** Stops the registry, keeping its storage: startDockerRegistry(auth, { dir, port }) resumes it. */
+  halt(): Promise<void>;
   /** Blobs (layers, configs and manifests) the registry holds on disk. */
   blobCount(): number;
 }
@@ -38,10 +43,10 @@ export type RegistryAuth =
   | { htpasswd: { user: string; pass: string } }
   | { token: { realm: string; service: string; issuer: string; rootCertBundle: string } };
 
-export async function startDockerRegistry(auth: RegistryAuth): Promise<RunningRegistry> {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-docker-registry-'));
+export async function startDockerRegistry(auth: RegistryAuth, opts: { dir?: string; port?: number } = {}): Promise<RunningRegistry> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'berth-docker-registry-'));
   const storage = join(dir, 'storage');
-  const port = await freePort();
+  const port = opts.port ?? await freePort();
   let authYaml: string;
   if ('htpasswd' in auth) {
     const h = spawnSync('htpasswd', ['-Bbn', auth.htpasswd.user, auth.htpasswd.pass], { encoding: 'utf8' });
@@ -69,7 +74,10 @@ export async function startDockerRegistry(auth: RegistryAuth): Promise<RunningRe
     '  secret: berth-test-secret',
     authYaml,
   ].join('\n'));
-  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // distribution reads REGISTRY_* variables as configuration overrides (REGISTRY_AUTH_FILE, the
+  // auth file podman and berth read, would become auth.file): the registry gets none of them
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
+  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -86,16 +94,22 @@ export async function startDockerRegistry(auth: RegistryAuth): Promise<RunningRe
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  const halt = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  };
   return {
     host,
+    port,
+    dir,
     storage,
+    halt,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
+      await halt();
       rmSync(dir, { recursive: true, force: true });
     },
     blobCount() {

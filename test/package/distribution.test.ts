@@ -15,13 +15,13 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { OciLayout } from '../../src/package/oci/layout.js';
-import { MEDIA_TYPES, type Descriptor, type Digest, type ImageConfig, type ImageManifest } from '../../src/package/oci/types.js';
-import { parseReference, formatReference } from '../../src/package/distribution/reference.js';
-import { credentialsFromFile, parseChallenge, resolveCredentials } from '../../src/package/distribution/auth.js';
-import { RegistryClient } from '../../src/package/distribution/client.js';
+import { MEDIA_TYPES, type Descriptor, type Digest, type ImageConfig, type ImageManifest } from '../../src/oci/types.js';
+import { parseReference, formatReference } from '../../src/oci/reference.js';
+import { credentialsFromFile, parseChallenge, resolveCredentials } from '../../src/oci/auth.js';
+import { RegistryClient } from '../../src/oci/client.js';
 import { pushLayout } from '../../src/package/distribution/push.js';
 import { pullToLayout, choosePlatform } from '../../src/package/distribution/pull.js';
-import { connect } from '../../src/package/distribution/connect.js';
+import { connect } from '../../src/oci/connect.js';
 import { registryProgress } from '../../src/cli/registry-progress.js';
 import { freePort, startDockerRegistry, which, type RunningRegistry } from '../helpers/docker-registry.js';
 

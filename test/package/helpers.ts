@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OciLayout } from '../../src/package/oci/layout.js';
 import { writeTarLayer } from '../../src/package/layers/tar-layer.js';
-import { MEDIA_TYPES, type ImageConfig, type ImageManifest } from '../../src/package/oci/types.js';
+import { MEDIA_TYPES, type ImageConfig, type ImageManifest } from '../../src/oci/types.js';
 import { ensureDigitsModel } from '../../src/examples/digits/index.js';
 
 export const REPO = join(import.meta.dirname, '..', '..');

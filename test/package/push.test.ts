@@ -10,8 +10,8 @@ import { cp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OciLayout } from '../../src/package/oci/layout.js';
 import { pushLayout } from '../../src/package/distribution/push.js';
-import { parseReference } from '../../src/package/distribution/reference.js';
-import { RegistryClient } from '../../src/package/distribution/client.js';
+import { parseReference } from '../../src/oci/reference.js';
+import { RegistryClient } from '../../src/oci/client.js';
 import { startDockerRegistry, which, freePort, type RunningRegistry } from '../helpers/docker-registry.js';
 import { digitsRepo, makeBase, runCli, tempDir } from './helpers.js';
 

@@ -102,9 +102,10 @@ export interface PushChild {
   go(): void;
 }
 
-export function spawnPushChild(args: { home: string; catalogUrl?: string; file: string; name: string }): PushChild {
+export function spawnPushChild(args: { home: string; catalogUrl?: string; file: string; name: string; env?: NodeJS.ProcessEnv }): PushChild {
   const proc = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'push-child.ts'), args.home, args.catalogUrl ?? '', args.file, args.name], {
     cwd: ROOT,
+    ...(args.env ? { env: { ...process.env, ...args.env } } : {}),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -95,7 +95,7 @@ export function registerPackage(program: Command): void {
         const [{ packageImage }, { registryBaseResolver }, { parseReference }] = await Promise.all([
           import('../../package/package-image.js'),
           import('../../package/distribution/base.js'),
-          import('../../package/distribution/reference.js'),
+          import('../../oci/reference.js'),
         ]);
         if (flags.push) parseReference(flags.push); // a malformed --push fails before the build, not after it
         const result = await packageImage({

@@ -21,6 +21,8 @@ import { fail } from '../fail.js';
 export interface RegistryFlags {
   home?: string;
   catalog?: string;
+  artifactStore?: string;
+  artifactStoreInsecure?: boolean;
   actor?: string;
   json?: boolean;
 }
@@ -28,13 +30,18 @@ export interface RegistryFlags {
 function addCommon(cmd: Command, opts: { actor?: boolean; json?: boolean } = {}): Command {
   cmd.option('--home <dir>', 'registry home (default: $BERTH_HOME or ~/.berth)');
   cmd.option('--catalog <url>', 'catalog: postgres://… or sqlite:PATH (default: $BERTH_CATALOG_URL, else HOME/catalog.db)');
+  cmd.option('--artifact-store <url>', 'where versions\' files live: oci://HOST[:PORT]/REPO (an OCI registry; HOME caches it) or filesystem (default: $BERTH_ARTIFACT_STORE, else HOME)');
+  cmd.option('--artifact-store-insecure', 'plain http to an artifact registry that is not on loopback');
   if (opts.actor) cmd.option('--actor <name>', 'who to record in the audit log (default: $USER)');
   if (opts.json) cmd.option('--json', 'print JSON');
   return cmd;
 }
 
 export async function withRegistry<T>(flags: RegistryFlags, fn: (registry: Registry) => Promise<T>): Promise<T> {
-  const registry = await Registry.open({ home: flags.home, catalogUrl: flags.catalog });
+  const registry = await Registry.open({
+    home: flags.home, catalogUrl: flags.catalog, artifactStore: flags.artifactStore,
+    ...(flags.artifactStoreInsecure ? { artifactStoreInsecure: true } : {}),
+  });
   try {
     return await fn(registry);
   } finally {

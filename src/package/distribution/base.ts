@@ -3,9 +3,9 @@
 // only the manifest), for the target platform, and recorded by the digest of its manifest.
 
 import { OciLayout } from '../oci/layout.js';
-import type { ImageManifest, Platform } from '../oci/types.js';
+import type { ImageManifest, Platform } from '../../oci/types.js';
 import type { BaseImage, RegistryBaseResolver } from '../image/base.js';
-import { connect, type RegistryFlags } from './connect.js';
+import { connect, type RegistryFlags } from '../../oci/connect.js';
 import { platformString, pullToLayout, type PullOptions } from './pull.js';
 
 export function registryBaseResolver(flags: RegistryFlags, cacheDir: string, onProgress?: PullOptions['onProgress']): RegistryBaseResolver {

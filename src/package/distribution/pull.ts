@@ -5,10 +5,10 @@
 
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isDigest, MEDIA_TYPES, type Descriptor, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.js';
+import { isDigest, MEDIA_TYPES, type Descriptor, type Digest, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../../oci/types.js';
 import type { OciLayout } from '../oci/layout.js';
-import { RegistryClient, type ClientOptions } from './client.js';
-import { formatReference, manifestReference, type ImageReference } from './reference.js';
+import { RegistryClient, type ClientOptions } from '../../oci/client.js';
+import { formatReference, manifestReference, type ImageReference } from '../../oci/reference.js';
 
 export interface PullOptions extends ClientOptions {
   /** `os/arch[/variant]`, default linux and this machine's architecture. */

@@ -7,9 +7,9 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import type { OciLayout } from '../oci/layout.js';
-import { MEDIA_TYPES, type Descriptor, type Digest, type ImageIndex, type ImageManifest } from '../oci/types.js';
-import { MAX_MANIFEST_BYTES, RegistryClient, type ClientOptions } from './client.js';
-import { formatReference, type ImageReference } from './reference.js';
+import { MEDIA_TYPES, type Descriptor, type Digest, type ImageIndex, type ImageManifest } from '../../oci/types.js';
+import { MAX_MANIFEST_BYTES, RegistryClient, type ClientOptions } from '../../oci/client.js';
+import { formatReference, type ImageReference } from '../../oci/reference.js';
 
 export interface BlobProgress {
   digest: Digest;

@@ -6,7 +6,7 @@
 
 import { resolve as resolvePath } from 'node:path';
 import { OciLayout } from '../oci/layout.js';
-import { MEDIA_TYPES, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.js';
+import { MEDIA_TYPES, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../../oci/types.js';
 
 export interface BaseImage {
   /** how to name the base in labels and in a Dockerfile's FROM: 'scratch', 'oci:/abs/dir:tag', 'registry/repo@sha256:…' */

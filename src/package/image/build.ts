@@ -2,7 +2,7 @@
 // their digests), each planned layer as a deterministic tar layer, then the config, the manifest
 // and the tag. Nothing here reads the clock or the environment: the plan decides every byte.
 
-import { MEDIA_TYPES, type Descriptor, type Digest, type ImageConfig, type ImageManifest } from '../oci/types.js';
+import { MEDIA_TYPES, type Descriptor, type Digest, type ImageConfig, type ImageManifest } from '../../oci/types.js';
 import type { OciLayout } from '../oci/layout.js';
 import { writeTarLayer } from '../layers/tar-layer.js';
 import type { LayerCache } from '../layers/cache.js';

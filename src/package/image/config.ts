@@ -3,7 +3,7 @@
 // the base by digest). Everything here is a function of the inputs: `created` comes from
 // SOURCE_DATE_EPOCH or is the epoch, never the clock, so that two builds give the same digest.
 
-import type { ImageConfig, Platform } from '../oci/types.js';
+import type { ImageConfig, Platform } from '../../oci/types.js';
 import type { BaseImage } from './base.js';
 import type { PackagedModel } from '../models.js';
 

@@ -13,7 +13,7 @@ import { appEntries } from '../layers/app.js';
 import { nodeModulesEntries, type TargetArch } from '../layers/node-modules.js';
 import { busyboxEntries, DEFAULT_BUSYBOX, NODE_PATH, nodeEntries } from '../layers/runtime.js';
 import { modelEntries, type PackagedModel } from '../models.js';
-import type { ImageConfig, Platform } from '../oci/types.js';
+import type { ImageConfig, Platform } from '../../oci/types.js';
 import { baseNodePath, baseNodeVersion, nodeVersionUsable, MIN_NODE, type BaseImage } from './base.js';
 import { createdTime, imageConfig, imageLabels, type ConfigInputs } from './config.js';
 

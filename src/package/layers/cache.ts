@@ -12,7 +12,7 @@ import { copyFile, link, mkdir, readFile, readdir, rename, rm, stat, utimes, wri
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { OciLayout } from '../oci/layout.js';
-import { MEDIA_TYPES, isDigest } from '../oci/types.js';
+import { MEDIA_TYPES, isDigest } from '../../oci/types.js';
 import { normalizeEntries, type LayerEntry } from './entries.js';
 import { GZIP_LEVEL, type WrittenLayer } from './tar-layer.js';
 

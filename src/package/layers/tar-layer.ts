@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { constants as zc, crc32, createDeflateRaw } from 'node:zlib';
 import { pack as tarPack, type Header as Headers } from 'tar-stream';
-import { MEDIA_TYPES, type Descriptor, type Digest } from '../oci/types.js';
+import { MEDIA_TYPES, type Descriptor, type Digest } from '../../oci/types.js';
 import type { OciLayout } from '../oci/layout.js';
 import { normalizeEntries, type LayerEntry } from './entries.js';
 

@@ -12,7 +12,7 @@ import { Transform, type Readable } from 'node:stream';
 import {
   MEDIA_TYPES, REF_NAME_ANNOTATION, isDigest,
   type Descriptor, type Digest, type ImageIndex,
-} from './types.js';
+} from '../../oci/types.js';
 
 /** The largest JSON document (index, manifest, config) read into memory. */
 const MAX_JSON_BYTES = 4 * 1024 * 1024;

@@ -1,5 +1,5 @@
 // The OCI image format's JSON documents (opencontainers/image-spec: descriptor, manifest, index,
-// config, image layout), the one vocabulary every part of src/package/ speaks.
+// config, image layout), the one vocabulary src/oci/ (the distribution client), src/package/ (images) and src/registry/ (the OCI artifact store) speak.
 
 export const MEDIA_TYPES = {
   index: 'application/vnd.oci.image.index.v1+json',

@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { readBounded } from '../../util/read-bounded.js';
+import { readBounded } from '../util/read-bounded.js';
 import { DOCKER_HUB } from './reference.js';
 
 export interface Credentials {

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDigest, type Descriptor, type Digest } from '../oci/types.js';
+import { isDigest, type Descriptor, type Digest } from './types.js';
 import { AuthError, Authenticator, describeCause, readBytesBounded, readTextBounded, type Credentials } from './auth.js';
 import { apiHost, isLoopback } from './reference.js';
 

@@ -2,7 +2,7 @@
 // A first path component is a registry host only when it looks like one (a dot, a port, or
 // `localhost`); otherwise the image lives on Docker Hub, where one-word names sit under `library/`.
 
-import { isDigest, type Digest } from '../oci/types.js';
+import { isDigest, type Digest } from './types.js';
 
 export interface ImageReference {
   /** The registry as named (`docker.io`, `127.0.0.1:5000`, `ghcr.io`). */
