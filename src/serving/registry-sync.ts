@@ -20,6 +20,7 @@ import type { InferenceService } from '../core/inference-service.js';
 import type { ModelSource } from '../core/repository.js';
 import type { TrafficPolicy } from '../core/traffic.js';
 import { applyTraffic, policyVersions } from '../core/traffic.js';
+import { BerthError } from '../core/errors.js';
 import { Registry } from '../registry/registry.js';
 import type { ModelRecord, RegistryApi, Rollout } from './registry-api.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -326,11 +327,16 @@ export class RegistrySync {
         failures++;
         const message = (err as Error).message;
         log?.error({ model: name, policy, err: message }, `registry model '${name}': could not apply ${describe(policy)}: ${message}`);
-        const attempts = current?.failed?.policy === wanted ? current.failed.attempts + 1 : 1;
-        const failed = { policy: wanted, attempts, retryAt: Date.now() + Math.min(60000, 2000 * 2 ** (attempts - 1)) };
         const state: ServedState = current ?? { name, policy: this.service.getTraffic(name) ?? policy, versions: new Map() };
         state.error = message;
-        state.failed = failed;
+        if (err instanceof BerthError && err.code === 'UNAVAILABLE') {
+          // the catalog went away mid-apply (materialize reads it): the catalog's backoff applies, not the model's
+          this.catalogFailed(err);
+          state.failed = undefined;
+        } else {
+          const attempts = current?.failed?.policy === wanted ? current.failed.attempts + 1 : 1;
+          state.failed = { policy: wanted, attempts, retryAt: Date.now() + Math.min(60000, 2000 * 2 ** (attempts - 1)) };
+        }
         this.served.set(name, state);
       } finally {
         this.applying.delete(name);
