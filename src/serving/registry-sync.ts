@@ -130,6 +130,8 @@ export class RegistrySync {
   private catalogError?: string;
   private catalogFailures = 0;
   private nextRetryAt?: number;
+  /** what was last written to the state file, to skip rewriting the same */
+  private savedKey?: string;
   /** when the catalog was last read (ms since the epoch) */
   lastSyncAt = 0;
 
@@ -375,8 +377,12 @@ export class RegistrySync {
       for (const [v, files] of m.versions) versions[v] = files;
       models[m.name] = { policy: savedPolicy(m.policy), versions };
     }
+    // A model that keeps failing makes every poll re-read the catalog: write (and fsync) only changes.
+    const key = JSON.stringify([seq, models]);
+    if (key === this.savedKey) return;
     try {
       await writeAppliedState(path, { format: 1, catalog: this.options.catalog ?? '', changeSeq: seq, savedAt: new Date().toISOString(), models });
+      this.savedKey = key;
     } catch (err) {
       this.options.log?.error({ err: (err as Error).message, path }, `could not save the applied serving state: ${(err as Error).message}`);
     }
