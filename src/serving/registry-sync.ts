@@ -20,6 +20,7 @@ import type { InferenceService } from '../core/inference-service.js';
 import type { ModelSource } from '../core/repository.js';
 import type { TrafficPolicy } from '../core/traffic.js';
 import { applyTraffic, policyVersions } from '../core/traffic.js';
+import { BerthError } from '../core/errors.js';
 import { Registry, type OpenOptions } from '../registry/registry.js';
 import type { ModelRecord, RegistryApi, Rollout } from './registry-api.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -129,6 +130,8 @@ export class RegistrySync {
   private catalogError?: string;
   private catalogFailures = 0;
   private nextRetryAt?: number;
+  /** what was last written to the state file, to skip rewriting the same */
+  private savedKey?: string;
   /** when the catalog was last read (ms since the epoch) */
   lastSyncAt = 0;
 
@@ -326,11 +329,16 @@ export class RegistrySync {
         failures++;
         const message = (err as Error).message;
         log?.error({ model: name, policy, err: message }, `registry model '${name}': could not apply ${describe(policy)}: ${message}`);
-        const attempts = current?.failed?.policy === wanted ? current.failed.attempts + 1 : 1;
-        const failed = { policy: wanted, attempts, retryAt: Date.now() + Math.min(60000, 2000 * 2 ** (attempts - 1)) };
         const state: ServedState = current ?? { name, policy: this.service.getTraffic(name) ?? policy, versions: new Map() };
         state.error = message;
-        state.failed = failed;
+        if (err instanceof BerthError && err.code === 'UNAVAILABLE') {
+          // the catalog went away mid-apply (materialize reads it): the catalog's backoff applies, not the model's
+          this.catalogFailed(err);
+          state.failed = undefined;
+        } else {
+          const attempts = current?.failed?.policy === wanted ? current.failed.attempts + 1 : 1;
+          state.failed = { policy: wanted, attempts, retryAt: Date.now() + Math.min(60000, 2000 * 2 ** (attempts - 1)) };
+        }
         this.served.set(name, state);
       } finally {
         this.applying.delete(name);
@@ -369,8 +377,12 @@ export class RegistrySync {
       for (const [v, files] of m.versions) versions[v] = files;
       models[m.name] = { policy: savedPolicy(m.policy), versions };
     }
+    // A model that keeps failing makes every poll re-read the catalog: write (and fsync) only changes.
+    const key = JSON.stringify([seq, models]);
+    if (key === this.savedKey) return;
     try {
       await writeAppliedState(path, { format: 1, catalog: this.options.catalog ?? '', changeSeq: seq, savedAt: new Date().toISOString(), models });
+      this.savedKey = key;
     } catch (err) {
       this.options.log?.error({ err: (err as Error).message, path }, `could not save the applied serving state: ${(err as Error).message}`);
     }

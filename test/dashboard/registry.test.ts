@@ -70,6 +70,8 @@ describe('dashboard in Chromium: serve --registry with a canary', { skip }, () =
     assert.ok(await waitForPixels(page, 'chart-rps', PRODUCTION) >= 20, 'the req/s line is drawn');
     // the model's latency adds up its versions' histograms
     assert.ok(await waitForPixels(page, 'chart-latency', '#7c3aed') >= 20, 'the p99 line is drawn');
+    // the catalog state applied (GET /api/v1/server's convergence)
+    await page.getByTestId('convergence').filter({ hasText: /catalog change \d+ applied/ }).waitFor();
     assert.deepEqual(problems, []);
   });
 

@@ -6,7 +6,7 @@
  */
 export type { AuditEntry, ModelRecord, VersionRecord } from '../../../src/registry/types';
 export type { LatencySummary, RolloutState, RolloutStats } from '../../../src/http/admin-schemas';
-export type { ServerInfo } from '../../../src/http/dashboard-data-schemas';
+export type { Convergence, ServerInfo } from '../../../src/http/dashboard-data-schemas';
 
 /** GET /v2/models */
 export interface VersionStatus {

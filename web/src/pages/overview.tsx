@@ -6,6 +6,7 @@
 import { getJson } from '../api/client';
 import type { ModelHistory, VersionStatus } from '../api/types';
 import { TimeChart } from '../components/time-chart';
+import { ConvergenceBadge } from '../components/convergence';
 import { Empty, Loading, Problem } from '../components/states';
 import { useHistory } from '../hooks/use-history';
 import { usePoll } from '../hooks/use-poll';
@@ -78,6 +79,7 @@ export function OverviewPage() {
     <section>
       <div class="page-head">
         <h1>Overview</h1>
+        <ConvergenceBadge />
         <span class="muted" data-testid="history-source">
           {history.source === 'server' ? 'last 15 minutes, from the server' : history.source === 'browser' ? history.fallbackReason : 'loading the last 15 minutes…'}
         </span>
