@@ -14,18 +14,25 @@ export class DeferredRegistry implements RegistryApi {
   private opened?: RegistryApi;
   private opening?: Promise<RegistryApi>;
   private closed = false;
+  /** the last failed attempt: calls within a second of it fail at once instead of connecting again */
+  private failure?: { at: number; error: unknown };
 
-  constructor(private readonly open: () => Promise<RegistryApi>) {}
+  constructor(private readonly open: () => Promise<RegistryApi>, private readonly retryMs = 1000) {}
 
   private async get(): Promise<RegistryApi> {
     if (this.opened) return this.opened;
+    if (this.failure && Date.now() - this.failure.at < this.retryMs) throw this.failure.error;
     this.opening ??= this.open().then((r) => {
       if (this.closed) {
         void Promise.resolve(r.close()).catch(() => undefined);
         throw new Error('the registry is closed');
       }
       this.opened = r;
+      this.failure = undefined;
       return r;
+    }, (error: unknown) => {
+      this.failure = { at: Date.now(), error };
+      throw error;
     }).finally(() => {
       this.opening = undefined;
     });

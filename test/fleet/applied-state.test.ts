@@ -13,6 +13,7 @@ import { onnxruntimeBackend } from '../../src/runtime/onnx-backend.js';
 import { BerthError } from '../../src/core/errors.js';
 import { appliedStatePath, readAppliedState, verifyCachedVersion, writeAppliedState, type AppliedState } from '../../src/serving/applied-state.js';
 import { RegistrySync } from '../../src/serving/registry-sync.js';
+import { DeferredRegistry } from '../../src/serving/deferred-registry.js';
 import type { RegistryApi } from '../../src/serving/registry-api.js';
 import { tempDir } from '../helpers/models.js';
 import { writeScaledAffine } from '../rollout/helpers.js';
@@ -112,5 +113,30 @@ describe('RegistrySync with the catalog down at start', () => {
     // Without a state file (an embedder's registry instance), a start without the catalog fails as before.
     const plain = new RegistrySync(new InferenceService(), downRegistry, { pollSecs: 60 });
     await assert.rejects(plain.start(), /cannot reach the catalog/);
+  });
+});
+
+describe('DeferredRegistry (the catalog could not be opened at start)', () => {
+  test('concurrent calls share one attempt, calls just after a failure fail at once, and the catalog is used once it opens', async () => {
+    let attempts = 0;
+    let up = false;
+    const real = { changeSeq: async () => 42, close: () => undefined } as unknown as RegistryApi;
+    const deferred = new DeferredRegistry(async () => {
+      attempts++;
+      await new Promise((r) => setTimeout(r, 20));
+      if (!up) throw new BerthError('UNAVAILABLE', 'cannot reach the catalog');
+      return real;
+    }, 200);
+    const results = await Promise.allSettled([deferred.changeSeq(), deferred.listModels(), deferred.verifyKey('k')]);
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+    assert.equal(attempts, 1);
+    await assert.rejects(deferred.changeSeq(), /cannot reach the catalog/);
+    assert.equal(attempts, 1, 'no new attempt within the retry interval');
+    up = true;
+    await new Promise((r) => setTimeout(r, 220));
+    assert.equal(await deferred.changeSeq(), 42);
+    assert.equal(await deferred.changeSeq(), 42);
+    assert.equal(attempts, 2);
+    await deferred.close();
   });
 });
