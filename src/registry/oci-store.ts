@@ -49,6 +49,10 @@ export interface ArtifactStoreOptions {
 /** oci://HOST[:PORT]/REPO → { registry, repository }; throws naming the problem. */
 export function parseArtifactStoreUrl(url: string): { registry: string; repository: string } {
   const m = /^oci:\/\/([^/]+)\/(.+)$/.exec(url.trim());
+  if (m?.[1]!.includes('@')) {
+    // not echoed: what precedes the @ is likely a password
+    throw new BerthError('INVALID_ARGUMENT', 'artifact store URL: credentials do not go in the URL; berth reads them from the auth file `podman login` or `docker login` writes ($REGISTRY_AUTH_FILE)');
+  }
   if (!m) throw new BerthError('INVALID_ARGUMENT', `artifact store ${JSON.stringify(url)}: write oci://HOST[:PORT]/REPOSITORY`);
   if (/[:@]/.test(m[2]!)) throw new BerthError('INVALID_ARGUMENT', `artifact store ${JSON.stringify(url)}: the repository takes no tag or digest`);
   return { registry: m[1]!, repository: m[2]! };

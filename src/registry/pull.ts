@@ -94,7 +94,17 @@ export async function materializeVersion(reg: RegistryContext, name: string, ver
   await mkdir(tmp, { recursive: true });
   try {
     for (const f of v.files) await reg.blobs.place(f.digest, under(tmp, f.path));
-    const problem = await checkFiles(tmp, v);
+    let problem = await checkFiles(tmp, v);
+    if (problem !== undefined && reg.blobs.location !== 'filesystem') {
+      // The local store is a cache of a remote one: a damaged copy is dropped and fetched again
+      // (verified on the way in), once.
+      await rm(tmp, { recursive: true, force: true });
+      await mkdir(tmp, { recursive: true });
+      for (const f of v.files) if (!(await reg.blobs.verify(f.digest, f.size)).ok) await reg.blobs.remove(f.digest);
+      await reg.blobs.fetch(v.files);
+      for (const f of v.files) await reg.blobs.place(f.digest, under(tmp, f.path));
+      problem = await checkFiles(tmp, v);
+    }
     if (problem !== undefined) {
       throw new BerthError('INTERNAL', `${name}:${version} failed verification: ${problem}; the blob store is damaged, run \`berth fsck\``);
     }

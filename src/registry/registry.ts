@@ -9,7 +9,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { invalidArgument, notFound } from '../core/errors.js';
+import { BerthError, invalidArgument, notFound } from '../core/errors.js';
 import { setAlias, deleteAlias } from './aliases.js';
 import { FileBlobStore, type BlobStore } from './blob-store.js';
 import type { Catalog } from './catalog.js';
@@ -154,6 +154,28 @@ export class Registry {
   /** Registers the model file (and the external data files it refers to) as a new version. */
   async push(file: string, meta: PushMeta): Promise<VersionRecord> {
     return pushVersion(this, file, meta);
+  }
+
+  /**
+   * Publishes versions already in the catalog to the artifact store (all of them, or one
+   * model's, or one version): how a registry kept on the filesystem moves to an OCI artifact
+   * store. Blobs the store has are not sent again; each version's files must be in the local
+   * store. Returns the versions published.
+   */
+  async publish(ref?: string): Promise<VersionRecord[]> {
+    let versions: VersionRecord[];
+    if (ref === undefined) versions = (await Promise.all((await this.listModels()).map((m) => this.catalog.listVersions(m.name)))).flat();
+    else if (/[:@]/.test(ref)) versions = [await this.resolve(ref)];
+    else versions = await this.listVersions(ref);
+    for (const v of versions) {
+      for (const f of v.files) {
+        const check = await this.blobs.verify(f.digest, f.size);
+        if (!check.ok) throw new BerthError('INTERNAL', `${v.name}:${v.version}/${f.path} ${check.present ? 'is damaged' : 'is missing'} in ${this.blobs.blobDir}: cannot publish it`);
+      }
+      await this.blobs.publish({ name: v.name, digest: v.digest, files: v.files });
+      await this.blobs.label(v);
+    }
+    return versions;
   }
 
   // ---------------------------------------------------------------- files out (pull.ts)

@@ -172,6 +172,8 @@ describe('two replicas, one PostgreSQL catalog, one OCI artifact store', { skip 
     assert.ok(lateState?.error, `late: ${JSON.stringify(lateState)}`);
     assert.match(lateState.error, /artifact store oci:\/\/.*unreachable/);
     assert.notEqual((await fetch(`${restarted.url}/v2/models/late/ready`)).status, 200);
+    // ...and only that: the replica as a whole stays ready (a balancer keeps sending it traffic)
+    assert.equal((await fetch(`${restarted.url}/v2/health/ready`)).status, 200);
     console.log(`# registry down: replica A serves fleet from its cache; late is not ready: ${lateState.error}`);
 
     // the registry returns (same storage, same port): A loads the model with its retry backoff

@@ -144,15 +144,27 @@ for (const store of STORES) {
         const bytes = readFileSync(local);
         bytes[100] ^= 0xff;
         writeFileSync(local, bytes);
-        await assert.rejects(reader.materialize('digests', v.version), /failed verification/);
-        await assert.rejects(reader.pull('digests:1', join(dir, 'dg-out', 'model.onnx')), /failed verification/);
-        const report = await reader.fsck({ graceSeconds: 0 });
-        assert.deepEqual(report.corrupt.map((c) => c.digest), [weights.digest]);
-        if (remote) {
-          // the cache's damaged copy is removable and fetched again, verified
+        if (!remote) {
+          await assert.rejects(reader.materialize('digests', v.version), /failed verification/);
+          await assert.rejects(reader.pull('digests:1', join(dir, 'dg-out', 'model.onnx')), /failed verification/);
+          const report = await reader.fsck({ graceSeconds: 0 });
+          assert.deepEqual(report.corrupt.map((c) => c.digest), [weights.digest]);
+        } else {
+          // the cache's damaged copy is reported by fsck, and --repair removes it...
+          const report = await reader.fsck({ graceSeconds: 0 });
+          assert.deepEqual(report.corrupt.map((c) => c.digest), [weights.digest]);
           await reader.fsck({ repair: true, graceSeconds: 0 });
+          assert.equal((await reader.blobs.verify(weights.digest)).present, false);
           await reader.materialize('digests', v.version);
-          assert.equal((await reader.blobs.verify(weights.digest, weights.size)).ok, true);
+          assert.equal((await reader.blobs.verify(weights.digest, weights.size)).ok, true, 'fetched again, verified');
+          // ...and materialize itself drops a damaged copy and fetches it again
+          await reader.clearMaterialized();
+          chmodSync(local, 0o644);
+          const again = readFileSync(local);
+          again[200] ^= 0xff;
+          writeFileSync(local, again);
+          const healed = await reader.materialize('digests', v.version);
+          assert.equal(sha256(readFileSync(join(healed, '..', 'weights.bin'))), weights.digest);
 
           // 2. the registry serves wrong bytes (its storage damaged): a fresh replica refuses them
           const stored = remoteBlobPath(remote, weights.digest);

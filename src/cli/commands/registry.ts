@@ -309,6 +309,25 @@ export function registerRegistryCommands(program: Command): void {
     }
   });
 
+  addCommon(
+    program
+      .command('publish')
+      .description('upload versions in the catalog to the artifact store (--artifact-store oci://…): all, one model\'s, or one version; what the store has is not sent again')
+      .argument('[ref]', 'NAME, NAME:VERSION or NAME@ALIAS (default: every version)'),
+    { json: true },
+  ).action(async (ref: string | undefined, flags: RegistryFlags) => {
+    try {
+      const published = await withRegistry(flags, async (r) => {
+        if (r.blobs.location === 'filesystem') throw new InvalidArgumentError('publish needs an artifact store other than the filesystem: --artifact-store oci://HOST[:PORT]/REPO or $BERTH_ARTIFACT_STORE');
+        return { store: r.blobs.location, versions: (await r.publish(ref)).map((v) => `${v.name}:${v.version}`) };
+      });
+      if (flags.json) json(published);
+      else out(published.versions.length === 0 ? 'nothing to publish' : published.versions.map((v) => `${v} → ${published.store}`).join('\n'));
+    } catch (err) {
+      fail(err);
+    }
+  });
+
   const keys = program.command('keys').description('API keys for the admin API and (with --require-auth) inference');
   addCommon(
     keys
