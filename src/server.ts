@@ -79,8 +79,24 @@ export interface RunningServer {
   monitoring?: Monitoring;
   /** the last 15 minutes of serving figures (GET /api/v1/metrics/history), unless metrics are off */
   history?: MetricsHistory;
-  /** graceful: readiness false, finish in-flight requests, stop workers, close sockets */
-  close(): Promise<void>;
+  /**
+   * The drain's first step, on its own: readiness turns false at once (/v2/health/ready,
+   * model readiness, gRPC ServerReady/ModelReady and the health service) while inference is
+   * still served, every HTTP answer saying `Connection: close`. close() follows.
+   */
+  beginDrain(): void;
+  /**
+   * Graceful: readiness false (beginDrain), then after `delayMs` (default 0; endpoint removal
+   * propagating to balancers) stop accepting connections, close idle keep-alive connections,
+   * finish requests in flight (HTTP and gRPC), stop workers. Calls after the first return the
+   * same promise.
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+export interface CloseOptions {
+  /** ms to keep serving with readiness withdrawn before stopping (`berth serve --drain-delay`) */
+  delayMs?: number;
 }
 
 export async function startServer(input: BerthConfigInput = {}): Promise<RunningServer> {
@@ -181,13 +197,23 @@ export async function startServer(input: BerthConfigInput = {}): Promise<Running
     tracing,
     monitoring,
     history,
-    close() {
+    beginDrain() {
+      service.withdrawReadiness();
+    },
+    close(options: CloseOptions = {}) {
       closing ??= (async () => {
+        service.withdrawReadiness();
+        const delayMs = options.delayMs ?? 0;
+        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
         history?.stop();
         await control.stop();
         await sync?.stop();
-        await service.drain();
+        // The front ends first: they stop accepting, end idle connections and wait for the
+        // requests in flight (the core still serves them, and whatever arrives on a connection
+        // in the meantime: fastify answers it 503 + Connection: close, grpc-js has sent GOAWAY);
+        // then the core finishes anything left (library callers) and stops its workers.
         await Promise.all([http.close(), grpc?.close()]);
+        await service.drain();
         await monitoring?.close();
         if (ownsRegistry) await registry!.close();
         await tracing?.shutdown();

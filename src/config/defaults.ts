@@ -28,7 +28,10 @@ export const DEFAULTS = {
   /** shadow copies in flight per model before further copies are skipped */
   maxShadowInFlight: 128,
   logging: { level: 'info', accessLogSample: 1, accessLogMaxPerSec: 1000 },
+  /** on SIGTERM, the longest wait for requests in flight after the drain delay (--drain-timeout, alias --exit-timeout-secs) */
   exitTimeoutSecs: 30,
+  /** on SIGTERM, seconds served with readiness failed before stopping (--drain-delay) */
+  drainDelaySecs: 0,
 } as const;
 
 export const DEFAULT_BODY_LIMIT_BYTES = DEFAULTS.http.maxBodyMb * MiB;

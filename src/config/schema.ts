@@ -66,7 +66,7 @@ const http = z.strictObject({
   maxResponseMb: flag(positive().default(DEFAULTS.http.maxResponseMb), { flag: '--max-response-mb <mb>', help: 'largest JSON answer, MiB (past it: 413; binary outputs are not counted)' }),
   maxInflightMb: flag(positive().optional(), {
     flag: '--max-inflight-mb <mb>',
-    help: 'bytes in flight across the server (bodies being read and decoded, answers not yet written), MiB; past it requests get 503 + Retry-After',
+    help: 'bytes in flight across the server (bodies being read and decoded, answers not yet written), MiB; past it requests get 429 + Retry-After',
     defaultText: '4 x --max-body-mb, at least 256',
   }),
   headersTimeoutSecs: flag(positive().default(DEFAULTS.http.headersTimeoutSecs), { flag: '--headers-timeout-secs <s>', help: 'the request line and headers must arrive within this' }),
@@ -102,7 +102,7 @@ const models = z.strictObject({
     defaultText: 'every size from half of --max-batch-size up',
     list: 'comma',
   }),
-  maxQueueSize: flag(int(0).default(DEFAULTS.models.maxQueueSize), { flag: '--max-queue <n>', help: 'queued requests per model version before 503; 0 = unbounded' }),
+  maxQueueSize: flag(int(0).default(DEFAULTS.models.maxQueueSize), { flag: '--max-queue <n>', help: 'queued requests per model version before 429 + Retry-After; 0 = unbounded' }),
   intraOpThreads: flag(int(1).optional(), { flag: '--intra-op-threads <n>', help: 'onnxruntime threads per instance', defaultText: 'onnxruntime decides' }),
 });
 
@@ -215,9 +215,18 @@ export const serverConfigSchema = z.strictObject({
   metrics: flag(z.boolean().default(true), { flag: '--no-metrics', help: 'do not serve Prometheus metrics at GET /metrics' }),
   dashboard: flag(z.boolean().default(true), { flag: '--no-dashboard', help: 'do not serve the web dashboard at / (its data endpoints under /api/v1 stay)' }),
   monitoring: monitoring.prefault({}),
+  drainDelaySecs: flag(z.number().min(0).max(86400).default(DEFAULTS.drainDelaySecs), {
+    flag: '--drain-delay <s>',
+    help: 'on SIGTERM, seconds to keep serving with readiness failed (while balancers and Kubernetes remove this endpoint) before refusing new connections',
+  }),
+  drainTimeoutSecs: flag(z.number().min(0).max(86400).optional(), {
+    flag: '--drain-timeout <s>',
+    help: 'on SIGTERM, after the drain delay: longest wait for in-flight requests before exiting 1 anyway',
+    defaultText: '--exit-timeout-secs (30)',
+  }),
   exitTimeoutSecs: flag(int(0).default(DEFAULTS.exitTimeoutSecs), {
     flag: '--exit-timeout-secs <s>',
-    help: 'on SIGTERM, longest wait for in-flight requests before exiting anyway',
+    help: 'alias of --drain-timeout, its older name (--drain-timeout wins when both are given)',
   }),
 });
 

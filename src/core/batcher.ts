@@ -8,7 +8,7 @@
  * full batch, cut at the largest preferred size it reaches; otherwise it waits at most
  * maxQueueDelayUs, measured from when its oldest request arrived, then goes as large as it is.
  */
-import { BerthError, unavailable } from './errors.js';
+import { BerthError, overloaded, unavailable } from './errors.js';
 import type { Tensor } from './tensor.js';
 import type { CancelSignal, JsonTextSpec } from './types.js';
 import type { Executor, RequestTexts, TextPlan } from './backend.js';
@@ -95,7 +95,7 @@ export class DynamicBatcher {
 
   enqueue(inputs: Tensor[], options: EnqueueOptions = {}): Promise<{ outputs: Tensor[]; timing: RequestTiming }> {
     if (this.options.maxQueueSize > 0 && this.queue.length >= this.options.maxQueueSize) {
-      return Promise.reject(unavailable(`Exceeds maximum queue size (${this.options.maxQueueSize})`, RETRY_AFTER_SECONDS, 'queue_full'));
+      return Promise.reject(overloaded(`Exceeds maximum queue size (${this.options.maxQueueSize})`, RETRY_AFTER_SECONDS, 'queue_full'));
     }
     if (options.signal?.aborted) return Promise.reject(unavailable('request cancelled by the client'));
     return new Promise((resolve, reject) => {
@@ -253,7 +253,7 @@ export class DynamicBatcher {
 
   private expire(item: Queued): void {
     item.timer = undefined;
-    this.remove(item, unavailable('Request timeout expired', RETRY_AFTER_SECONDS, 'timeout'));
+    this.remove(item, overloaded('Request timeout expired', RETRY_AFTER_SECONDS, 'timeout'));
   }
 
   private remove(item: Queued, err: unknown): void {

@@ -7,12 +7,31 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'NOT_FOUND'
   | 'UNAVAILABLE'
+  | 'OVERLOADED'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED'
   | 'ALREADY_EXISTS'
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'
   | 'INTERNAL';
+
+/*
+ * Overload and not-ready are two codes on purpose. Triton answers a full queue and a queue
+ * timeout with UNAVAILABLE (503), the same answer as "not ready" or "shutting down", and a load
+ * balancer cannot tell them apart: HAProxy with `retry-on 503` replays every shed request on
+ * the next replica (multiplying the load that caused the shedding), and with `observe layer7`
+ * a burst of shed 503s marks every busy-but-healthy replica down, which turns overload into an
+ * outage. So berth answers:
+ * - UNAVAILABLE (HTTP 503, gRPC 14): this replica cannot serve it now and another may (not
+ *   ready, draining, model not loaded, a dependency unreachable). Balancers retry elsewhere;
+ *   while draining the HTTP answer also carries `Connection: close`.
+ * - OVERLOADED (HTTP 429 + Retry-After, gRPC RESOURCE_EXHAUSTED 8 + a retry-after trailer):
+ *   the request was shed for load (queue full, queue timeout, in-flight byte budget, connection
+ *   cap). It is the client's back-off signal, the one vLLM/TGI-style servers and API gateways
+ *   send; balancers pass 4xx through without counting the server as failed, and gRPC clients
+ *   do not retry RESOURCE_EXHAUSTED transparently the way they retry UNAVAILABLE.
+ * Triton clients that retried 503 for a full queue retry 429 the same way (both say Retry-After).
+ */
 
 /** Why the core refused a request without running it: its queue was full, or its queue timeout expired. */
 export type ShedReason = 'queue_full' | 'timeout';
@@ -37,6 +56,9 @@ export const invalidArgument = (message: string): BerthError => new BerthError('
 export const notFound = (message: string): BerthError => new BerthError('NOT_FOUND', message);
 export const unavailable = (message: string, retryAfterSeconds?: number, shed?: ShedReason): BerthError =>
   new BerthError('UNAVAILABLE', message, { retryAfterSeconds, shed });
+/** The request was shed for load (a full queue, a queue timeout, a byte or connection budget): 429 / RESOURCE_EXHAUSTED. */
+export const overloaded = (message: string, retryAfterSeconds: number, shed?: ShedReason): BerthError =>
+  new BerthError('OVERLOADED', message, { retryAfterSeconds, shed });
 export const internal = (message: string, cause?: unknown): BerthError => new BerthError('INTERNAL', message, { cause });
 
 /** Wraps anything thrown into a BerthError, keeping BerthErrors as they are. */

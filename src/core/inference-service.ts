@@ -69,7 +69,10 @@ export class InferenceService {
   private readonly traffic = new Map<string, ModelTraffic>();
   private readonly defaults: ModelConfig;
   private readonly backends: BackendRegistry;
+  /** refusing new requests (drain's last step): they get UNAVAILABLE */
   private draining = false;
+  /** readiness withdrawn (drain's first step, withdrawReadiness()): not ready, still serving */
+  private unready = false;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
 
@@ -199,13 +202,14 @@ export class InferenceService {
 
   /** Server readiness: not draining and every model has a ready version (Triton's strict readiness). */
   isReady(): boolean {
-    if (this.draining) return false;
+    if (this.isDraining) return false;
     for (const m of this.models.values()) if (!this.pickVersion(m)) return false;
     return true;
   }
 
+  /** the drain has begun: readiness is false from now on, whether or not requests are still served */
   get isDraining(): boolean {
-    return this.draining;
+    return this.draining || this.unready;
   }
 
   modelNames(): string[] {
@@ -255,10 +259,10 @@ export class InferenceService {
     if (version !== undefined) {
       const mv = entry.versions.get(version);
       if (!mv) throw notFound(`unknown version '${version}' of model '${name}'`);
-      return { ready: mv.state === 'READY' && !this.draining, reason: mv.reason, version };
+      return { ready: mv.state === 'READY' && !this.isDraining, reason: mv.state === 'READY' && this.isDraining ? 'server is shutting down' : mv.reason, version };
     }
     const best = this.pickVersion(entry);
-    if (best) return { ready: !this.draining, reason: this.draining ? 'server is shutting down' : '', version: best.version };
+    if (best) return { ready: !this.isDraining, reason: this.isDraining ? 'server is shutting down' : '', version: best.version };
     const reason = entry.error ?? [...entry.versions.values()].map((v) => `version ${v.version}: ${v.reason || v.state}`).join('; ');
     return { ready: false, reason };
   }
@@ -493,6 +497,15 @@ export class InferenceService {
     } catch {
       return undefined; // inputs already unreadable (a detached buffer): not sampled
     }
+  }
+
+  /**
+   * The drain's first step: readiness (server, models, the gRPC health service) turns false, so
+   * balancers and Kubernetes take this replica out, while requests are still served as before
+   * (those already routed here, during the --drain-delay that endpoint removal takes).
+   */
+  withdrawReadiness(): void {
+    this.unready = true;
   }
 
   /**

@@ -11,6 +11,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   INVALID_ARGUMENT: 400,
   NOT_FOUND: 404,
   UNAVAILABLE: 503,
+  OVERLOADED: 429, // Too Many Requests + Retry-After (why not 503: core/errors.ts)
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED: 501,
   ALREADY_EXISTS: 409,
@@ -24,6 +25,7 @@ export const GRPC_STATUS: Readonly<Record<ErrorCode, number>> = {
   INVALID_ARGUMENT: 3,
   NOT_FOUND: 5,
   UNAVAILABLE: 14,
+  OVERLOADED: 8, // RESOURCE_EXHAUSTED
   PAYLOAD_TOO_LARGE: 8, // RESOURCE_EXHAUSTED
   UNSUPPORTED: 12, // UNIMPLEMENTED
   ALREADY_EXISTS: 6,

@@ -92,7 +92,7 @@ export function buildHttpApp(service: InferenceService, options: HttpOptions = {
       },
     );
   });
-  guard.registerAnswerAccounting(app);
+  guard.registerAnswerAccounting(app, () => service.isDraining);
 
   registerErrorHandlers(app, limits.bodyLimit, options.logger);
 

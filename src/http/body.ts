@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
-import { BerthError, invalidArgument, unavailable } from '../core/errors.js';
+import { BerthError, invalidArgument, overloaded } from '../core/errors.js';
 import type { Lease } from './inflight-budget.js';
 
 export type Coding = 'gzip' | 'deflate' | 'br';
@@ -93,9 +93,9 @@ export const tooLarge = (limit: number, what = 'request body'): BerthError =>
   new BerthError('PAYLOAD_TOO_LARGE', `${what} is larger than the limit of ${limit} bytes (--max-body-mb)`);
 
 export const overBudget = (): BerthError =>
-  unavailable('the server is over its budget of bytes in flight (--max-inflight-mb); retry later', 1);
+  overloaded('the server is over its budget of bytes in flight (--max-inflight-mb); retry later', 1);
 
-/** Reads and decodes a request body; rejects with a BerthError (400, 413, 503) or a 415. */
+/** Reads and decodes a request body; rejects with a BerthError (400, 413, 429) or a 415. */
 export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promise<Buffer> {
   const { limit, lease } = options;
   return new Promise<Buffer>((resolve, reject) => {

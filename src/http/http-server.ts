@@ -17,7 +17,7 @@ import type { Lease } from './inflight-budget.js';
 const LINGER_MS = 2000;
 
 const CONNECTION_CAP_BODY = JSON.stringify({ error: 'the server is at its connection limit (--max-connections); retry later' });
-const CONNECTION_CAP_ANSWER = `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(CONNECTION_CAP_BODY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${CONNECTION_CAP_BODY}`;
+const CONNECTION_CAP_ANSWER = `HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(CONNECTION_CAP_BODY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${CONNECTION_CAP_BODY}`;
 
 interface Connection {
   /** requests received whose answers have not closed */
@@ -117,8 +117,13 @@ export class HttpServerGuard {
     };
   }
 
-  /** Answers count against the budget until the kernel has them; one the client does not read in time closes the connection. */
-  registerAnswerAccounting(app: FastifyInstance): void {
+  /**
+   * Answers count against the budget until the kernel has them; one the client does not read in
+   * time closes the connection. While `draining()` (the server's drain has begun, its readiness
+   * is withdrawn) and once closing, every answer says `Connection: close`, so keep-alive clients
+   * and balancers open their next connection, to another replica.
+   */
+  registerAnswerAccounting(app: FastifyInstance, draining?: () => boolean): void {
     // node's server.close() (and fastify's closeIdleConnections) end only the connections idle
     // at that moment; one whose answer was still being written would stay open for the whole
     // keep-alive timeout and hold the drain past its deadline. End each as it goes idle.
@@ -128,7 +133,7 @@ export class HttpServerGuard {
       done();
     });
     app.addHook('onSend', (request, reply, payload, done) => {
-      if (this.closing) void reply.header('connection', 'close');
+      if (this.closing || draining?.()) void reply.header('connection', 'close');
       const size = typeof payload === 'string' ? Buffer.byteLength(payload) : Buffer.isBuffer(payload) ? payload.length : 0;
       // streams (model downloads, dashboard files) pace themselves by backpressure and may
       // legitimately take long: neither counted nor timed

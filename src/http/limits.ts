@@ -10,7 +10,7 @@ export interface HttpLimits {
   bodyLimit: number;
   /**
    * Bytes in flight across the whole server: request bodies being read and decoded, and answers
-   * not yet handed to the kernel. Past it, new requests get 503 + Retry-After.
+   * not yet handed to the kernel. Past it, new requests get 429 + Retry-After.
    */
   maxInflightBytes: number;
   /** the request line and headers must arrive within this, ms (slowloris) */

@@ -11,8 +11,8 @@
  * written, which at 20 000 small-model requests a second on 2 cores was 3-4% of throughput on
  * its own (bench/monitoring-overhead.ts), for a log nobody reads line by line at that rate; the
  * metrics keep exact counts. Below the cap every request still has its line.
- * Levels: success and client errors at info, UNAVAILABLE (503 / gRPC 14: overload, not ready,
- * draining) at warn, internal errors at error, so `--log-level warn` keeps only trouble.
+ * Levels: success and client errors at info, OVERLOADED (429 / gRPC 8: shed) and UNAVAILABLE
+ * (503 / gRPC 14: not ready, draining) at warn, internal errors at error, so `--log-level warn` keeps only trouble.
  */
 import pino from 'pino';
 import type { Logger } from 'pino';
@@ -89,7 +89,7 @@ function statusOf(protocol: string, code: ErrorCode | undefined): number {
 function levelOf(code: ErrorCode | undefined): 'info' | 'warn' | 'error' {
   if (code === undefined) return 'info';
   if (code === 'INTERNAL') return 'error';
-  if (code === 'UNAVAILABLE') return 'warn';
+  if (code === 'UNAVAILABLE' || code === 'OVERLOADED') return 'warn';
   return 'info';
 }
 

@@ -255,7 +255,7 @@ export class Tracing implements InferenceObserver {
     });
     if (record.outcome === 'failure') {
       span.setAttribute(ATTR_ERROR_TYPE, record.errorCode ?? 'INTERNAL');
-      if (record.errorCode === 'INTERNAL' || record.errorCode === 'UNAVAILABLE' || own) {
+      if (record.errorCode === 'INTERNAL' || record.errorCode === 'UNAVAILABLE' || record.errorCode === 'OVERLOADED' || own) {
         span.setStatus({ code: SpanStatusCode.ERROR, message: record.errorMessage });
       }
     }

@@ -132,14 +132,14 @@ describe('DynamicBatcher', () => {
     assert.deepEqual(order, ['high', 'level-2', 'default-a', 'default-b']);
   });
 
-  test('a full queue refuses with UNAVAILABLE and Retry-After; a timeout expires in the queue', async () => {
+  test('a full queue refuses with OVERLOADED and Retry-After; a timeout expires in the queue, OVERLOADED too', async () => {
     const exec = new ManualExecutor();
     const b = new DynamicBatcher(exec, options({ maxQueueSize: 1, maxBatchSize: 1 }), true);
     const running = b.enqueue(rows([[0]]));
     await tick();
     const queued = b.enqueue(rows([[1]]), { timeoutUs: 10000 });
-    await assert.rejects(b.enqueue(rows([[2]])), (err: BerthError) => err.code === 'UNAVAILABLE' && /Exceeds maximum queue size \(1\)/.test(err.message) && err.retryAfterSeconds === 1);
-    await assert.rejects(queued, (err: BerthError) => err.code === 'UNAVAILABLE' && err.message === 'Request timeout expired');
+    await assert.rejects(b.enqueue(rows([[2]])), (err: BerthError) => err.code === 'OVERLOADED' && err.shed === 'queue_full' && /Exceeds maximum queue size \(1\)/.test(err.message) && err.retryAfterSeconds === 1);
+    await assert.rejects(queued, (err: BerthError) => err.code === 'OVERLOADED' && err.shed === 'timeout' && err.message === 'Request timeout expired');
     assert.equal(b.queueDepth, 0);
     exec.releaseAll();
     await running;

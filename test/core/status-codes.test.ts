@@ -8,6 +8,7 @@ test('the shared gRPC status table holds grpc-js status values under the names o
     INVALID_ARGUMENT: status.INVALID_ARGUMENT,
     NOT_FOUND: status.NOT_FOUND,
     UNAVAILABLE: status.UNAVAILABLE,
+    OVERLOADED: status.RESOURCE_EXHAUSTED,
     PAYLOAD_TOO_LARGE: status.RESOURCE_EXHAUSTED,
     UNSUPPORTED: status.UNIMPLEMENTED,
     ALREADY_EXISTS: status.ALREADY_EXISTS,

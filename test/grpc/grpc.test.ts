@@ -304,7 +304,7 @@ describe('gRPC front end', () => {
     assert.deepEqual(res.raw_output_contents[1], RAW.BYTES);
   });
 
-  test('a full queue is UNAVAILABLE with a retry-after trailer; a queue timeout too', async () => {
+  test('a full queue is RESOURCE_EXHAUSTED with a retry-after trailer; a queue timeout too', async () => {
     const big = (rows: number, extra: Msg = {}): Msg => ({
       model_name: 'slow',
       inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 512] }],
@@ -318,11 +318,11 @@ describe('gRPC front end', () => {
     const queued = client.call('ModelInfer', big(1));
     await waitFor(() => batcher.queueDepth === 2);
     const overflow = await client.fail('ModelInfer', big(1));
-    assert.equal(overflow.code, status.UNAVAILABLE);
+    assert.equal(overflow.code, status.RESOURCE_EXHAUSTED);
     assert.match(overflow.details, /Exceeds maximum queue size \(2\)/);
     assert.deepEqual(overflow.metadata.get('retry-after'), ['1']);
     const t = await timed;
-    assert.equal(t.code, status.UNAVAILABLE);
+    assert.equal(t.code, status.RESOURCE_EXHAUSTED);
     assert.equal(t.details, 'Request timeout expired');
     await long;
     await queued;
@@ -620,7 +620,7 @@ describe('gRPC model repository, explicit mode', () => {
 
 test('every core error code maps to its gRPC status', () => {
   assert.deepEqual(GRPC_STATUS, {
-    INVALID_ARGUMENT: 3, NOT_FOUND: 5, UNAVAILABLE: 14, PAYLOAD_TOO_LARGE: 8, UNSUPPORTED: 12,
+    INVALID_ARGUMENT: 3, NOT_FOUND: 5, UNAVAILABLE: 14, OVERLOADED: 8, PAYLOAD_TOO_LARGE: 8, UNSUPPORTED: 12,
     ALREADY_EXISTS: 6, UNAUTHENTICATED: 16, PERMISSION_DENIED: 7, INTERNAL: 13,
   });
 });

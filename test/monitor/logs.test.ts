@@ -144,10 +144,12 @@ describe('AccessLog (unit)', () => {
     const al = new AccessLog(log.logger);
     al.onRequest(record({}));
     al.onRequest(record({ outcome: 'failure', errorCode: 'INVALID_ARGUMENT', errorMessage: 'bad' }));
-    al.onRequest(record({ outcome: 'failure', errorCode: 'UNAVAILABLE', errorMessage: 'Exceeds maximum queue size (1)', protocol: 'grpc' }));
+    al.onRequest(record({ outcome: 'failure', errorCode: 'OVERLOADED', errorMessage: 'Exceeds maximum queue size (1)', protocol: 'grpc' }));
+    al.onRequest(record({ outcome: 'failure', errorCode: 'OVERLOADED', errorMessage: 'Request timeout expired' }));
+    al.onRequest(record({ outcome: 'failure', errorCode: 'UNAVAILABLE', errorMessage: 'server is shutting down', protocol: 'grpc' }));
     al.onRequest(record({ outcome: 'failure', errorCode: 'INTERNAL', errorMessage: 'model instance crashed' }));
     al.flush();
-    assert.deepEqual(log.lines.map((l) => [l.level, l.code, l.status]), [[40, 'UNAVAILABLE', 14], [50, 'INTERNAL', 500]]);
+    assert.deepEqual(log.lines.map((l) => [l.level, l.code, l.status]), [[40, 'OVERLOADED', 8], [40, 'OVERLOADED', 429], [40, 'UNAVAILABLE', 14], [50, 'INTERNAL', 500]]);
   });
 
   test('the fast path writes what pino itself would; lines go out together, a little later', async () => {

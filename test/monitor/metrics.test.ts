@@ -109,7 +109,7 @@ describe('metrics at GET /metrics', () => {
     assert.ok(m.get(http('GET', '/metrics', '200'))! >= 1);
   });
 
-  test('shed requests: 503 queue full and 503 timeout, counted by reason', async () => {
+  test('shed requests: 429 queue full and 429 timeout, counted by reason', async () => {
     const slow = { model: 'slow', version: '1' };
     const url = `${server.url}/v2/models/slow/infer`;
     const big = (rows: number, parameters?: object) => postBinary(url,
@@ -127,7 +127,7 @@ describe('metrics at GET /metrics', () => {
     assert.equal(during.get(key('berth_inflight_batches', slow)), 1);
     const refused = await Promise.all([big(1), big(1), big(1)]);
     for (const r of refused) {
-      assert.equal(r.status, 503);
+      assert.equal(r.status, 429);
       assert.match(String(r.header.error), /Exceeds maximum queue size/);
     }
     await Promise.all([busy, queued]);
@@ -135,14 +135,14 @@ describe('metrics at GET /metrics', () => {
     const busy2 = big(2048);
     await waitFor(() => mv.batcher!.inFlight === 1, 5000);
     const timedOut = await big(1, { timeout: 1000 });
-    assert.equal(timedOut.status, 503);
+    assert.equal(timedOut.status, 429);
     assert.match(String(timedOut.header.error), /Request timeout expired/);
     await busy2;
     const m = await scrape(server);
     const delta = (k: string) => (m.get(k) ?? 0) - (before.get(k) ?? 0);
     assert.equal(delta(key('berth_requests_shed_total', { ...slow, reason: 'queue_full' })), 3);
     assert.equal(delta(key('berth_requests_shed_total', { ...slow, reason: 'timeout' })), 1);
-    assert.equal(delta(requests(slow, 'failure', 'UNAVAILABLE')), 4);
+    assert.equal(delta(requests(slow, 'failure', 'OVERLOADED')), 4);
     assert.equal(delta(requests(slow, 'success', 'OK')), 3);
     assert.equal(m.get(key('berth_queue_depth', slow)), 0);
   });

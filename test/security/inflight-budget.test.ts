@@ -21,7 +21,7 @@ function statusesOf(text: string): number[] {
 
 /**
  * Defect class 3 of issue 15: bytes in flight (bodies being read, answers not yet written) are
- * bounded server-wide by --max-inflight-mb; past it requests are refused with 503 + Retry-After.
+ * bounded server-wide by --max-inflight-mb; past it requests are refused with 429 + Retry-After.
  */
 describe('the in-flight budget', { skip: existsSync(CLI) ? false : 'dist/ not built: run npm run build' }, () => {
   let server: ChildServer;
@@ -35,7 +35,7 @@ describe('the in-flight budget', { skip: existsSync(CLI) ? false : 'dist/ not bu
     assert.equal(await server.stop(), 0, server.log());
   });
 
-  test('many concurrent large bodies: the excess is refused with 503 + Retry-After before it is read, RSS bounded', async () => {
+  test('many concurrent large bodies: the excess is refused with 429 + Retry-After before it is read, RSS bounded', async () => {
     const pid = server.child.pid!;
     const rss = rssSampler(pid);
     const { head, body } = affineRequest(393216); // 6 MiB
@@ -55,7 +55,7 @@ describe('the in-flight budget', { skip: existsSync(CLI) ? false : 'dist/ not bu
     const deadline = performance.now() + 4000;
     while (answered() < 19 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const growthHalfway = rss.stop();
-    const refusedEarly = texts.filter((t) => /^HTTP\/1\.1 503/.test(t)).length;
+    const refusedEarly = texts.filter((t) => /^HTTP\/1\.1 429/.test(t)).length;
     // the admitted ones send the rest (not end(): node aborts a request whose client half-closes)
     for (const s of sockets) if (!s.destroyed) s.write(body.subarray(part));
     while (answered() < 24 && performance.now() < deadline + 15000) await new Promise((r) => setTimeout(r, 100));
@@ -63,10 +63,10 @@ describe('the in-flight budget', { skip: existsSync(CLI) ? false : 'dist/ not bu
     await Promise.all(closed);
     const { latencies, failures } = await prober.stop();
     const statuses = texts.map((t) => statusesOf(t)[0] ?? 0);
-    const refused = texts.filter((t) => /^HTTP\/1\.1 503/.test(t));
+    const refused = texts.filter((t) => /^HTTP\/1\.1 429/.test(t));
     assert.ok(refusedEarly >= 16, `refused before the bodies were sent: ${refusedEarly} (statuses ${statuses})`);
     assert.ok(statuses.filter((s) => s === 200).length >= 1, `statuses ${statuses}`);
-    assert.ok(statuses.every((s) => s === 200 || s === 503), `statuses ${statuses}`);
+    assert.ok(statuses.every((s) => s === 200 || s === 429), `statuses ${statuses}`);
     for (const t of refused) {
       assert.match(t, /retry-after: 1/i);
       assert.match(t, /over its budget of bytes in flight/);

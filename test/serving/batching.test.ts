@@ -56,7 +56,7 @@ describe('dynamic batching', () => {
     }
   });
 
-  test('a full queue answers 503 with Retry-After; timeouts answer 503 "Request timeout expired"', async () => {
+  test('a full queue answers 429 with Retry-After; timeouts answer 429 "Request timeout expired" (shed, not unavailable)', async () => {
     const big = (rows: number) => ({ inputs: [{ name: 'input', shape: [rows, 512], datatype: 'FP32', data: new Array(rows * 512).fill(0.5) }] });
     const url = `${server.url}/v2/models/slow/infer`;
     const batcher = server.service.resolve('slow').batcher!;
@@ -66,11 +66,12 @@ describe('dynamic batching', () => {
     const queued = [postJson(url, big(1))];
     await waitFor(() => batcher.queueDepth === 2);
     const overflow = await postJson(url, big(1)); // queue holds 2: this one is refused
-    assert.equal(overflow.status, 503);
+    assert.equal(overflow.status, 429);
+    assert.equal(overflow.headers.get('connection'), 'keep-alive', 'shedding is no reason to drop the connection');
     assert.match(String(overflow.body.error), /Exceeds maximum queue size \(2\)/);
     assert.equal(overflow.headers.get('retry-after'), '1');
     const t = await timed;
-    assert.equal(t.status, 503);
+    assert.equal(t.status, 429);
     assert.equal(t.body.error, 'Request timeout expired');
     assert.ok(t.headers.get('retry-after'));
     assert.equal((await long).status, 200);

@@ -12,7 +12,9 @@ describe('berth serve (the CLI process)', { skip: existsSync(CLI) ? false : 'dis
   test('SIGTERM drains: readiness turns false, the in-flight request finishes, exit code 0', async () => {
     const repo = tempDir();
     await writeSlow(repo, 'slow', 48, { max_batch_size: 8192 });
-    const child = spawn(process.execPath, [CLI, 'serve', repo, '--port', '0', '--grpc-port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // with a drain delay the listener stays open while readiness is withdrawn (without one it
+    // closes at once, and the probe below would be refused: test/fleet/drain.test.ts)
+    const child = spawn(process.execPath, [CLI, 'serve', repo, '--port', '0', '--grpc-port', '0', '--log-level', 'info', '--drain-delay', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = once(child, 'exit');
     let log = '';
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));

@@ -8,11 +8,11 @@ import { quantileAtFloorIndex } from '../../src/util/stats.js';
 
 /**
  * About twice the server's capacity, offered open-loop: the queue bound sheds the excess with
- * 503 + Retry-After, accepted requests keep a bounded latency, and memory stays bounded. Then
+ * 429 + Retry-After, accepted requests keep a bounded latency, and memory stays bounded. Then
  * three times: liveness answers within 1 s throughout.
  */
 describe('overload at about 2x and 3x capacity', { skip: existsSync(CLI) ? false : 'dist/ not built: run npm run build' }, () => {
-  test('sheds with 503 + Retry-After, bounded p99 for accepted requests, bounded RSS', async () => {
+  test('sheds with 429 + Retry-After, bounded p99 for accepted requests, bounded RSS', async () => {
     const repo = tempDir();
     const ROWS = 8;
     const QUEUE = 16;
@@ -42,7 +42,7 @@ describe('overload at about 2x and 3x capacity', { skip: existsSync(CLI) ? false
       const rate = capacity * 2;
       const all = await offer(send, rate, 4000);
       const ok = all.filter((r) => r.status === 200);
-      const shed = all.filter((r) => r.status === 503);
+      const shed = all.filter((r) => r.status === 429);
       assert.equal(ok.length + shed.length, all.length, `unexpected statuses: ${[...new Set(all.map((r) => r.status))]}`);
       assert.ok(shed.length > all.length * 0.2, `expected shedding at 2x capacity: ${shed.length} of ${all.length}`);
       assert.ok(shed.every((r) => r.retryAfter === '1'));
@@ -69,8 +69,8 @@ describe('overload at about 2x and 3x capacity', { skip: existsSync(CLI) ? false
       const slowest = Math.max(...latencies);
       assert.ok(latencies.length >= 10, `only ${latencies.length} liveness probes`);
       assert.ok(slowest < 1000, `liveness took ${slowest.toFixed(0)} ms at 3x capacity (p50 ${percentile(latencies, 0.5).toFixed(0)} ms)`);
-      assert.ok(at3x.every((r) => r.status === 200 || r.status === 503), `unexpected statuses at 3x: ${[...new Set(at3x.map((r) => r.status))]}`);
-      console.log(`# 3x capacity: ${at3x.filter((r) => r.status === 503).length} of ${at3x.length} shed; liveness p50 ${percentile(latencies, 0.5).toFixed(0)} ms, max ${slowest.toFixed(0)} ms over ${latencies.length} probes`);
+      assert.ok(at3x.every((r) => r.status === 200 || r.status === 429), `unexpected statuses at 3x: ${[...new Set(at3x.map((r) => r.status))]}`);
+      console.log(`# 3x capacity: ${at3x.filter((r) => r.status === 429).length} of ${at3x.length} shed; liveness p50 ${percentile(latencies, 0.5).toFixed(0)} ms, max ${slowest.toFixed(0)} ms over ${latencies.length} probes`);
       assert.equal((await send()).status, 200, 'still serving after the overload');
       console.log(`# overload: capacity ${capacity.toFixed(0)} req/s, offered ${rate.toFixed(0)} req/s, accepted ${ok.length}, shed ${shed.length}, p99 ${p99.toFixed(0)} ms (bound ${bound.toFixed(0)}), peak RSS ${(rssPeak / 2 ** 20).toFixed(0)} MiB`);
     } finally {

@@ -25,15 +25,29 @@ export function registerServe(program: Command): void {
     const example = config.example || (config.paths.length === 0 && !config.registry.enabled);
     const server = await startServer({ ...config, example, logger });
     logger.info({ url: server.url, grpc_port: server.grpcPort, models: server.service.modelNames() }, `berth serving on ${server.url}${server.grpcPort ? ` (gRPC on port ${server.grpcPort})` : ''}`);
+    // The drain (docs/fleet.md): readiness fails at once; inference is served for --drain-delay
+    // (endpoint removal reaching balancers and kube-proxy takes seconds, and requests they
+    // still send here must not fail); then new connections are refused, idle keep-alive ones
+    // closed, and requests in flight finish within --drain-timeout, else exit 1. A second
+    // signal is the operator insisting: exit at once.
+    const drainTimeoutSecs = config.drainTimeoutSecs ?? config.exitTimeoutSecs;
     let stopping = false;
     const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'draining: readiness is false, finishing in-flight requests');
-      setTimeout(() => {
-        logger.error({ exit_timeout_secs: config.exitTimeoutSecs }, 'in-flight requests did not finish in time; exiting');
+      if (stopping) {
+        logger.error({ signal }, 'second signal while draining: exiting now, requests in flight are cut');
         process.exit(1);
-      }, config.exitTimeoutSecs * 1000).unref();
+      }
+      stopping = true;
+      logger.info({ signal, drain_delay_secs: config.drainDelaySecs, drain_timeout_secs: drainTimeoutSecs }, 'draining: readiness is false, finishing in-flight requests');
+      server.beginDrain();
+      setTimeout(finish, config.drainDelaySecs * 1000);
+    };
+    const finish = (): void => {
+      if (config.drainDelaySecs > 0) logger.info({ drain_timeout_secs: drainTimeoutSecs }, 'drain delay over: refusing new connections, finishing in-flight requests');
+      setTimeout(() => {
+        logger.error({ drain_timeout_secs: drainTimeoutSecs }, 'in-flight requests did not finish within the drain timeout; exiting');
+        process.exit(1);
+      }, drainTimeoutSecs * 1000).unref();
       server.close().then(
         () => {
           logger.info('stopped');
