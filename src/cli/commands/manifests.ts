@@ -97,7 +97,7 @@ export function registerManifestsCommands(program: Command): void {
     .option('--bind <address>', 'address the frontends listen on (* = every IPv4 address)', HAPROXY_DEFAULTS.bind)
     .option('--port <port>', 'HTTP frontend port', String(HAPROXY_DEFAULTS.port))
     .option('--grpc-port <port>', 'gRPC frontend port', String(HAPROXY_DEFAULTS.grpcPort))
-    .option('--max-body <size>', 'largest inference body a retry can replay (sizes tune.bufsize), e.g. 1MiB', '1MiB')
+    .option('--max-body <size>', 'largest inference body a retry can replay (sizes tune.bufsize; bigger bodies pass, unreplayable), e.g. 256KiB', '64KiB')
     .option('--server-timeout <duration>', 'longest wait for a replica\'s answer: above the worst inference time', '60s')
     .option('--client-timeout <duration>', 'longest idle client connection', '60s')
     .option('--request-timeout <duration>', 'headers and body must arrive within this', '30s')
