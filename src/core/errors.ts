@@ -54,8 +54,9 @@ export class BerthError extends Error {
 
 export const invalidArgument = (message: string): BerthError => new BerthError('INVALID_ARGUMENT', message);
 export const notFound = (message: string): BerthError => new BerthError('NOT_FOUND', message);
-export const unavailable = (message: string, retryAfterSeconds?: number, shed?: ShedReason): BerthError =>
-  new BerthError('UNAVAILABLE', message, { retryAfterSeconds, shed });
+/** This replica cannot serve it now, another may (not ready, draining, a dependency unreachable): 503 / UNAVAILABLE. */
+export const unavailable = (message: string, retryAfterSeconds?: number): BerthError =>
+  new BerthError('UNAVAILABLE', message, { retryAfterSeconds });
 /** The request was shed for load (a full queue, a queue timeout, a byte or connection budget): 429 / RESOURCE_EXHAUSTED. */
 export const overloaded = (message: string, retryAfterSeconds: number, shed?: ShedReason): BerthError =>
   new BerthError('OVERLOADED', message, { retryAfterSeconds, shed });
