@@ -105,7 +105,7 @@ describe('three replicas behind HAProxy: overload', { skip }, () => {
     await writeSlow(repo, 'slow', 480);
     // the three replicas share one CPU: the fleet's compute stays below the machine's (2 cores), so
     // HAProxy and the load generator are not starved by the very overload they measure
-    fleet = await startFleet(tempDir('berth-fleet-haproxy-'), 3, [repo, '--max-batch-size', '0', '--max-queue', String(QUEUE), '--instances', '1', '--intra-op-threads', '1'], {}, pinnable ? '0' : undefined);
+    fleet = await startFleet(tempDir('berth-fleet-haproxy-'), 3, [repo, '--max-batch-size', '0', '--max-queue', String(QUEUE), '--instances', '1', '--intra-op-threads', '1'], { cpuList: pinnable ? '0' : undefined });
   });
   after(async () => {
     await fleet?.stop();

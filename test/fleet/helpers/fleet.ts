@@ -188,10 +188,10 @@ export class Haproxy {
   }
 
   /** Waits until HAProxy's own health checks show the server UP (or DOWN). */
-  async waitStatus(server: string, status: 'UP' | 'DOWN', timeoutMs = 15_000): Promise<void> {
+  async waitStatus(server: string, status: 'UP' | 'DOWN', timeoutMs = 15_000, backend = 'berth_http'): Promise<void> {
     const end = Date.now() + timeoutMs;
     for (;;) {
-      const row = (await this.servers()).find((r) => r.svname === server);
+      const row = (await this.servers(backend)).find((r) => r.svname === server);
       if (row?.status === status) return;
       if (Date.now() > end) throw new Error(`${server} not ${status} in HAProxy within ${timeoutMs} ms (status ${row?.status})`);
       await new Promise((r) => setTimeout(r, 50));
@@ -212,11 +212,25 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
+export interface FleetOptions {
+  /** more `berth manifests haproxy` flags */
+  flags?: HaproxyFlags;
+  /** CPUs every replica is pinned to (taskset -c) */
+  cpuList?: string;
+  /** also the gRPC frontend, to the replicas' gRPC ports */
+  grpc?: boolean;
+}
+
 /** N replicas serving `serveArgs` (model paths and flags), HAProxy in front with the generated configuration. */
-export async function startFleet(dir: string, n: number, serveArgs: string[], flags: HaproxyFlags = {}, cpuList?: string): Promise<Fleet> {
+export async function startFleet(dir: string, n: number, serveArgs: string[], options: FleetOptions = {}): Promise<Fleet> {
   const replicas: Replica[] = [];
-  for (let i = 0; i < n; i++) replicas.push(new Replica(`replica${i + 1}`, await freePort(), await freePort(), serveArgs, cpuList));
-  const haproxy = new Haproxy(dir, await freePort(), { ...flags, replica: replicas.map((r) => `127.0.0.1:${r.port}`) });
+  for (let i = 0; i < n; i++) replicas.push(new Replica(`replica${i + 1}`, await freePort(), await freePort(), serveArgs, options.cpuList));
+  const flags: HaproxyFlags = { ...options.flags, replica: replicas.map((r) => `127.0.0.1:${r.port}`) };
+  if (options.grpc) {
+    flags.grpcReplica = replicas.map((r) => `127.0.0.1:${r.grpcPort}`);
+    flags.grpcPort = String(await freePort());
+  }
+  const haproxy = new Haproxy(dir, await freePort(), flags);
   const fleet: Fleet = {
     replicas,
     haproxy,
