@@ -160,9 +160,6 @@ describe('three replicas behind HAProxy: overload', { skip }, () => {
     // 429s go back to the client, with Retry-After: HAProxy does not retry them on another replica
     assert.equal(after.retries - before.retries, 0, `HAProxy retried: ${line}`);
     for (const o of report.outcomes) if (o.status === 429) assert.ok(o.retryAfter !== undefined && /^\d+$/.test(o.retryAfter), `429 without Retry-After: ${line}`);
-    // the fleet kept serving rather than collapsing (turning requests away costs the replicas some
-    // CPU, and here they share one core with their inference: 40-80% of capacity was seen)
-    assert.ok(accepted >= capacity * 8 * 0.25, `throughput collapsed under overload: ${line}`);
     // the excess is turned away without waiting for a model: faster than an accepted request
     assert.ok(report.latency(429, 0.5) < report.latency(200, 0.5), `429s waited like accepted requests: ${line}`);
     // Tails: an accepted request waits behind at most QUEUE others on its replica. An unbounded
@@ -176,11 +173,17 @@ describe('three replicas behind HAProxy: overload', { skip }, () => {
       assert.ok(rssAfter[i]! - rssBefore[i]! < 128 * 2 ** 20, `replica${i + 1}'s memory grew by more than 128 MiB: ${line}`);
     }
 
-    // full recovery: below capacity every request is answered again
+    // full recovery: with every slot busy again, every request is answered
     const recovery = closedLoop(haproxy.url, slow, slots);
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 3000));
     const rec = await recovery.stop();
     assert.deepEqual(rec.failures(), {}, `no full recovery after the overload: ${line}`);
-    assert.ok(rec.count(200) > 0);
+    // the fleet kept serving through the overload rather than collapsing: compared with its
+    // capacity before and after (the machine's other load drifts), at least a quarter of it
+    // (turning requests away costs the replicas CPU on the core their inference uses: 37-80% seen)
+    const capacityAfter = rec.count(200) / 3;
+    const reference = (capacity + capacityAfter) / 2;
+    assert.ok(accepted / 8 >= reference * 0.25, `throughput collapsed under overload (capacity after ${capacityAfter.toFixed(1)}/s): ${line}`);
+    console.log(`fleet overload: capacity after ${capacityAfter.toFixed(1)}/s, accepted under overload ${(accepted / 8).toFixed(1)}/s`);
   });
 });
