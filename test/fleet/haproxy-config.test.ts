@@ -60,6 +60,7 @@ describe('berth manifests haproxy: inputs', () => {
     assert.throws(() => haproxyOptions({ replica: ['a:8000'], maxBody: '1GiB' }), /--max-body/);
     assert.throws(() => haproxyOptions({ replica: ['a:8000'], maxBody: '65MiB' }), /--max-body must be between/);
     assert.throws(() => haproxyOptions({ replica: ['a:8000'], maxconn: '0' }), /--maxconn/);
+    assert.throws(() => haproxyOptions({ replica: ['a:8000'], log: 'stdout local7' }), /--log/);
   });
 
   test('durations and sizes take units', () => {
@@ -143,7 +144,7 @@ describe('berth manifests haproxy: the configuration', () => {
   });
 
   test('HAProxy accepts it (haproxy -c), with every option and with the fewest', { skip: haproxyMissing() }, () => {
-    for (const t of [text, config({ replica: ['127.0.0.1:9000'] })]) {
+    for (const t of [text, config({ replica: ['127.0.0.1:9000'] }), config({ replica: ['127.0.0.1:9000'], log: 'stdout' }), config({ replica: ['127.0.0.1:9000'], log: 'udp@10.0.0.5:514' })]) {
       const r = haproxyCheck(t);
       assert.ok(r.ok, r.output);
       assert.ok(!/\[WARNING\]|\[ALERT\]/.test(r.output), r.output);

@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { AFFINE, affineExpected, tempDir, writeAffine } from '../helpers/models.js';
 import { connect } from '../grpc/helpers.js';
+import { waitFor } from '../helpers/wait.js';
 import { Haproxy, distMissing, freePort, haproxyMissing, startFleet } from './helpers/fleet.js';
 import type { Fleet } from './helpers/fleet.js';
 
@@ -160,7 +161,7 @@ describe('HAProxy in front of a replica that dies mid-request', { skip }, () => 
 
   test('X-Request-ID: the client\'s passes unchanged, one is made when missing, and every replay of a request carries the same id', async () => {
     // a balancer whose only replica is the dying one: every attempt (1 + 3 retries) lands there
-    const lone = new Haproxy(tempDir('berth-fleet-haproxy-'), await freePort(), { replica: [`127.0.0.1:${dying.port}`] });
+    const lone = new Haproxy(tempDir('berth-fleet-haproxy-'), await freePort(), { replica: [`127.0.0.1:${dying.port}`], log: 'stdout' });
     await lone.start();
     try {
       await lone.waitStatus('replica1', 'UP');
@@ -179,6 +180,12 @@ describe('HAProxy in front of a replica that dies mid-request', { skip }, () => 
       const made = ids[1]!;
       assert.match(made[0]!, /^[0-9A-F]+:[0-9A-F]+_[0-9A-F]+:[0-9A-F]+_[0-9A-F]+_[0-9A-F]+:[0-9A-F]+$/, 'HAProxy\'s unique-id-format');
       assert.deepEqual(made, Array(4).fill(made[0]), 'a replay keeps its id, so prediction capture can de-duplicate it');
+      // --log: one line per request, with its id and its retries (the last of a/f/b/s/retries)
+      await waitFor(() => lone.log().includes(`id=${made[0]}`), 5000, 'the log line of the request without an id');
+      const line = lone.log().split('\n').find((l) => l.includes('id=client-chosen-7'));
+      assert.ok(line, lone.log().slice(-2000));
+      assert.match(line, / 502 /);
+      assert.match(line, /\/\+?3 /, line);
     } finally {
       await lone.stop();
     }

@@ -106,6 +106,7 @@ export function registerManifestsCommands(program: Command): void {
     .option('--maxconn <n>', 'most concurrent client connections', String(HAPROXY_DEFAULTS.maxconn))
     .option('--stats-socket <path>', 'UNIX socket for `show stat` and `disable server` (mode 600, level admin)')
     .option('--stats-bind <host:port>', 'stats page (/stats) and Prometheus exporter (/metrics) on this address')
+    .option('--log <target>', 'log every request there (stdout, /dev/log, udp@HOST:514), with its X-Request-ID and retry count')
     .option('--out <file>', 'write the configuration to FILE instead of standard output')
     .action(async (flags: HaproxyFlags & { out?: string }) => {
       try {

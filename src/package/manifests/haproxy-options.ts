@@ -23,6 +23,7 @@ export interface HaproxyFlags {
   maxconn?: string;
   statsSocket?: string;
   statsBind?: string;
+  log?: string;
 }
 
 /** A DNS name (labels of letters, digits, '-', '_'), as a replica's host. */
@@ -113,6 +114,10 @@ export function haproxyOptions(flags: HaproxyFlags): HaproxyOptions {
   if (flags.statsSocket !== undefined && !/^[A-Za-z0-9_./@%+=,:-]+$/.test(flags.statsSocket)) {
     throw new Error(`--stats-socket must be a file path of letters, digits and ./_-@%+=,: only, got ${JSON.stringify(flags.statsSocket)}`);
   }
+  // a syslog target, one word: stdout, stderr, /dev/log, udp@host:514, 10.0.0.5:514
+  if (flags.log !== undefined && !/^[A-Za-z0-9_./@:[\]-]+$/.test(flags.log)) {
+    throw new Error(`--log must be a log target such as stdout, /dev/log or udp@10.0.0.5:514, got ${JSON.stringify(flags.log)}`);
+  }
   const maxconn = flags.maxconn ?? String(HAPROXY_DEFAULTS.maxconn);
   if (!/^[0-9]+$/.test(maxconn) || Number(maxconn) < 1 || Number(maxconn) > 1_000_000) throw new Error(`--maxconn must be between 1 and 1000000, got ${JSON.stringify(maxconn)}`);
   return {
@@ -131,5 +136,6 @@ export function haproxyOptions(flags: HaproxyFlags): HaproxyOptions {
     maxconn: Number(maxconn),
     statsSocket: flags.statsSocket,
     statsBind,
+    log: flags.log,
   };
 }

@@ -38,7 +38,12 @@ export interface HaproxyOptions {
   statsSocket?: string;
   /** the stats page (/stats) and the Prometheus exporter (/metrics) on ADDRESS:PORT */
   statsBind?: Endpoint;
+  /** where HAProxy logs each request (`stdout`, `/dev/log`, `udp@HOST:514`); undefined = no log */
+  log?: string;
 }
+
+/** HAProxy's `option httplog` line, plus the X-Request-ID it sent on (captured), to find a request in the replicas' logs. */
+export const LOG_FORMAT = '"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r id=%[capture.req.hdr(0)]"';
 
 export const HAPROXY_DEFAULTS = {
   bind: '*',
@@ -99,10 +104,13 @@ export function haproxyConfig(o: HaproxyOptions, header = ''): string {
     `    tune.maxrewrite ${MAX_REWRITE}`,
   );
   if (o.statsSocket !== undefined) add(`    stats socket ${o.statsSocket} mode 600 level admin`);
+  if (o.log !== undefined) add(`    log ${o.log}${o.log === 'stdout' || o.log === 'stderr' ? ' format raw' : ''} local0 info`);
+  add('', 'defaults', '    mode http');
+  if (o.log !== undefined) {
+    // %rc in the log line counts the retries a request took
+    add('    log global', `    log-format ${LOG_FORMAT}`);
+  }
   add(
-    '',
-    'defaults',
-    '    mode http',
     `    timeout connect ${ms(o.connectTimeoutMs)}`,
     `    timeout client ${ms(o.clientTimeoutMs)}`,
     '    # above the worst inference time, queueing included: a slow answer is not a failure',
@@ -122,6 +130,7 @@ export function haproxyConfig(o: HaproxyOptions, header = ''): string {
     '    # the replica logs it, and prediction capture de-duplicates a replayed request by it',
     '    unique-id-format %{+X}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid',
     '    http-request set-header X-Request-ID %[unique-id] unless { req.hdr(x-request-id) -m found }',
+    '    http-request capture req.hdr(x-request-id) len 128',
     '    default_backend berth_http',
     '',
     'backend berth_http',
@@ -152,6 +161,7 @@ export function haproxyConfig(o: HaproxyOptions, header = ''): string {
       '    option forwardfor',
       '    unique-id-format %{+X}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid',
       '    http-request set-header X-Request-ID %[unique-id] unless { req.hdr(x-request-id) -m found }',
+      '    http-request capture req.hdr(x-request-id) len 128',
       '    default_backend berth_grpc',
       '',
       'backend berth_grpc',
