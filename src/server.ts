@@ -176,6 +176,8 @@ export async function startServer(input: BerthConfigInput = {}): Promise<Running
         host,
         port: config.grpc.port,
         maxMessageBytes: bytes(config.grpc.maxMessageMb ?? config.http.maxBodyMb),
+        // calls in flight at the stop may run as long as the drain timeout allows, as HTTP requests may
+        shutdownTimeoutMs: (config.drainTimeoutSecs ?? config.exitTimeoutSecs) * 1000,
         logger,
         tracing,
         access: { keys: registry ? { registry, requireAuth: config.requireAuth } : undefined, restricted: config.access.restricted },
