@@ -136,6 +136,7 @@ describe('berth manifests haproxy: the configuration', () => {
     assert.ok(acl.includes('/inference.GRPCInferenceService/ModelInfer'));
     assert.ok(!/ModelStreamInfer|RepositoryModelLoad|RepositoryModelUnload/.test(acl));
     assert.ok(!b.some((l) => l.startsWith('retry-on') && l.includes('503')), 'gRPC statuses are trailers; a 503 there is not a berth answer');
+    assert.ok(!b.includes('option http-buffer-request'), 'a bidirectional stream must not wait for a full buffer');
   });
 
   test('no gRPC frontend without --grpc-replica', () => {

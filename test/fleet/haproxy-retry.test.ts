@@ -214,6 +214,9 @@ describe('gRPC through HAProxy', { skip }, () => {
         const raw = res.raw_output_contents[0] as Buffer;
         assert.deepEqual(Array.from(new Float32Array(new Uint8Array(raw).buffer)), affineExpected(rows[0]!));
       }
+      // a stream passes through too, its answers in order
+      const answers = await client.stream([0, 1, 2].map((i) => ({ model_name: 'affine', id: `s${i}`, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4] }], raw_input_contents: [Buffer.from(Float32Array.from([i, 0, 0, 0]).buffer)] })));
+      assert.deepEqual(answers.map((a) => a.infer_response?.id), ['s0', 's1', 's2']);
     } finally {
       client.close();
     }

@@ -166,7 +166,7 @@ export function haproxyConfig(o: HaproxyOptions, header = ''): string {
       '',
       'backend berth_grpc',
       '    balance leastconn',
-      '    option http-buffer-request',
+      '    # no http-buffer-request here: it would hold a ModelStreamInfer stream until its buffer fills',
       '    # the replica\'s HTTP readiness, over HTTP/1.1 to its REST port, gates its gRPC port too',
       '    option httpchk',
       '    http-check send meth GET uri /v2/health/ready',
