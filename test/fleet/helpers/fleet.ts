@@ -148,8 +148,9 @@ export class Haproxy {
     writeFileSync(this.configFile, this.config());
     const child = spawn(HAPROXY, ['-db', '-f', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    child.stdout!.on('data', (d: Buffer) => (this.logText += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (this.logText += d.toString()));
+    // the last 1 MB: with --log, HAProxy writes a line per request
+    child.stdout!.on('data', (d: Buffer) => (this.logText = (this.logText + d.toString()).slice(-1_000_000)));
+    child.stderr!.on('data', (d: Buffer) => (this.logText = (this.logText + d.toString()).slice(-1_000_000)));
     const end = Date.now() + 10_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`haproxy exited:\n${this.logText}`);
