@@ -92,6 +92,19 @@ describe('berth manifests kubernetes', () => {
     }
   });
 
+  test('--drain-delay: berth keeps serving after SIGTERM itself (no preStop.sleep before Kubernetes 1.30); the grace period covers delay and drain', () => {
+    const pod = byKind(kubernetesYaml({ preStop: '0', drainDelay: '12', exitTimeout: '30' }), 'Deployment').spec.template.spec;
+    const c = pod.containers[0];
+    assert.equal(c.lifecycle, undefined);
+    assert.equal(argValue(c.args, '--drain-delay'), '12');
+    assert.ok(pod.terminationGracePeriodSeconds > 12 + 30, `grace ${pod.terminationGracePeriodSeconds} ≤ 12 + 30`);
+    // both: the pause, then berth's own delay, then the drain
+    const both = byKind(kubernetesYaml({ preStop: '5', drainDelay: '3', exitTimeout: '20' }), 'Deployment').spec.template.spec;
+    assert.ok(both.terminationGracePeriodSeconds > 5 + 3 + 20);
+    assert.equal(argValue(byKind(kubernetesYaml(), 'Deployment').spec.template.spec.containers[0].args, '--drain-delay'), undefined, 'no delay unless asked');
+    assert.throws(() => kubernetesYaml({ drainDelay: '-1' }), /--drain-delay must be between 0 and 3600/);
+  });
+
   test('probes: startup gates liveness for the whole --startup-timeout window; readiness and liveness on the v2 health routes', () => {
     const c = byKind(kubernetesYaml({ startupTimeout: '1800' }), 'Deployment').spec.template.spec.containers[0];
     assert.equal(c.startupProbe.httpGet.path, '/v2/health/ready');
@@ -257,7 +270,7 @@ const built = existsSync(CLI) ? false : 'dist/ not built: run npm run build';
 describe('the generated container against the real server', { skip: built }, () => {
   test('berth serve with the manifest\'s args answers every probe path, exports the HPA metric, and stays live while draining', async () => {
     const [http, grpc] = [await freePort(), await freePort()];
-    const c = byKind(kubernetesYaml({ port: String(http), grpcPort: String(grpc), exitTimeout: '20' }), 'Deployment').spec.template.spec.containers[0];
+    const c = byKind(kubernetesYaml({ port: String(http), grpcPort: String(grpc), exitTimeout: '20', drainDelay: '1' }), 'Deployment').spec.template.spec.containers[0];
     const repo = tempDir();
     await writeAffine(repo);
     await writeSlow(repo, 'slow', 48, { max_batch_size: 8192 });

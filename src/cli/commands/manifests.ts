@@ -35,6 +35,7 @@ function commonOptions(cmd: Command): Command {
     .option('--grpc-port <port>', 'gRPC port', '8001')
     .option('--startup-timeout <secs>', 'longest model load before the kubelet restarts the pod', String(MANIFEST_DEFAULTS.startupTimeoutSecs))
     .option('--pre-stop <secs>', 'pause before SIGTERM while endpoints drop the pod (0 = none)', String(MANIFEST_DEFAULTS.preStopSecs))
+    .option('--drain-delay <secs>', 'berth keeps serving this long after SIGTERM with readiness failed (berth serve --drain-delay): the pre-stop pause without preStop.sleep (Kubernetes < 1.30); use with --pre-stop 0', '0')
     .option('--exit-timeout <secs>', 'berth\'s drain deadline after SIGTERM (berth serve --exit-timeout-secs)', String(MANIFEST_DEFAULTS.exitTimeoutSecs))
     .option('--out <file>', 'write the YAML to FILE instead of standard output');
 }

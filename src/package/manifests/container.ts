@@ -38,11 +38,12 @@ export const SCRATCH_VOLUMES: IVolume[] = [
 ];
 
 /**
- * `terminationGracePeriodSeconds`: on delete the kubelet runs preStop, then sends SIGTERM, and
- * berth drains for at most --exit-timeout-secs; all of it must fit before the SIGKILL.
+ * `terminationGracePeriodSeconds`: on delete the kubelet runs preStop, then sends SIGTERM, berth
+ * keeps serving for --drain-delay and then drains for at most --drain-timeout; all of it must fit
+ * before the SIGKILL.
  */
-export function gracePeriodSecs(o: Pick<ManifestOptions, 'preStopSecs' | 'exitTimeoutSecs'>): number {
-  return o.preStopSecs + o.exitTimeoutSecs + GRACE_MARGIN_SECS;
+export function gracePeriodSecs(o: Pick<ManifestOptions, 'preStopSecs' | 'drainDelaySecs' | 'exitTimeoutSecs'>): number {
+  return o.preStopSecs + o.drainDelaySecs + o.exitTimeoutSecs + GRACE_MARGIN_SECS;
 }
 
 /** berth serve's arguments after the image's entrypoint (`berth serve /models`). */
@@ -54,6 +55,7 @@ export function serveArgs(o: ManifestOptions, paths: string[] = []): string[] {
     '--port', String(o.httpPort),
     '--grpc-port', String(o.grpcPort),
     '--exit-timeout-secs', String(o.exitTimeoutSecs),
+    ...(o.drainDelaySecs > 0 ? ['--drain-delay', String(o.drainDelaySecs)] : []),
   ];
 }
 

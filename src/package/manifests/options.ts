@@ -22,7 +22,13 @@ export interface ManifestOptions {
   startupTimeoutSecs: number;
   /** the pre-stop pause while endpoints drop the pod, seconds */
   preStopSecs: number;
-  /** berth's own drain deadline (`berth serve --exit-timeout-secs`), seconds */
+  /**
+   * how long berth keeps serving after SIGTERM with readiness failed (`berth serve --drain-delay`),
+   * seconds: the pre-stop pause's job done by berth itself, for clusters before Kubernetes 1.30
+   * (no `lifecycle.preStop.sleep`) or images without a shell
+   */
+  drainDelaySecs: number;
+  /** berth's own drain deadline (`berth serve --drain-timeout`), seconds */
   exitTimeoutSecs: number;
   /** HPA target: average CPU utilisation, percent of the request */
   targetCpuPercent: number;
@@ -53,6 +59,7 @@ export interface ManifestFlags {
   grpcPort?: string;
   startupTimeout?: string;
   preStop?: string;
+  drainDelay?: string;
   exitTimeout?: string;
   targetCpu?: string;
   targetQueueDepth?: string;
@@ -134,6 +141,7 @@ export function manifestOptions(name: string, flags: ManifestFlags): ManifestOpt
     grpcPort,
     startupTimeoutSecs: integer('--startup-timeout', flags.startupTimeout, MANIFEST_DEFAULTS.startupTimeoutSecs, 10, 86400),
     preStopSecs: integer('--pre-stop', flags.preStop, MANIFEST_DEFAULTS.preStopSecs, 0, 3600),
+    drainDelaySecs: integer('--drain-delay', flags.drainDelay, 0, 0, 3600),
     exitTimeoutSecs: integer('--exit-timeout', flags.exitTimeout, MANIFEST_DEFAULTS.exitTimeoutSecs, 0, 86400),
     targetCpuPercent: integer('--target-cpu', flags.targetCpu, MANIFEST_DEFAULTS.targetCpuPercent, 1, 1000),
     targetQueueDepth: flags.queueMetric === false ? undefined : queueDepth,
