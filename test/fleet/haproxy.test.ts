@@ -10,7 +10,8 @@ import { AFFINE, tempDir, writeAffine, writeSlow } from '../helpers/models.js';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { TASKSET, distMissing, haproxyMissing, startFleet } from './helpers/fleet.js';
-import type { Fleet, StatRow } from './helpers/fleet.js';
+import type { Fleet } from './helpers/fleet.js';
+import { counters, failoverScenario } from './helpers/failover.js';
 import { closedLoop, openLoop } from './helpers/load.js';
 import type { Workload } from './helpers/load.js';
 
@@ -26,11 +27,6 @@ const affine: Workload = {
   expected: (row) => Float32Array.from({ length: AFFINE.outputs }, (_, j) => row.reduce((s, x, i) => s + x * AFFINE.weight(i, j), AFFINE.bias(j))),
 };
 
-function counters(rows: StatRow[]): { retries: number; redispatches: number; downs: number } {
-  const sum = (k: string) => rows.reduce((s, r) => s + Number(r[k] || 0), 0);
-  return { retries: sum('wretr'), redispatches: sum('wredis'), downs: sum('chkdown') };
-}
-
 describe('three replicas behind HAProxy: failover under load', { skip }, () => {
   let fleet: Fleet;
   before(async () => {
@@ -43,54 +39,12 @@ describe('three replicas behind HAProxy: failover under load', { skip }, () => {
   });
 
   test('SIGKILL, SIGTERM, restart, then a rolling restart of all three: 0 failed requests', { timeout: 120_000 }, async () => {
-    const { haproxy, replicas } = fleet;
-    const [r1, r2, r3] = replicas as [typeof replicas[0], typeof replicas[0], typeof replicas[0]];
-    const load = closedLoop(haproxy.url, affine, 16);
-    const started = Date.now();
-    const events: string[] = [];
-    const at = (what: string) => events.push(`${((Date.now() - started) / 1000).toFixed(1)} s ${what}`);
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    try {
-      await sleep(2000);
-      // 1. a replica dies mid-traffic: its in-flight requests and new connections to it fail at the socket
-      at('SIGKILL replica1');
-      await r1.signal('SIGKILL');
-      await haproxy.waitStatus('replica1', 'DOWN');
-      at('replica1 DOWN in HAProxy');
-      await sleep(1500);
-      // 2. a replica drains: readiness fails at once, it serves --drain-delay more, then exits 0
-      at('SIGTERM replica2');
-      assert.equal(await r2.signal('SIGTERM'), 0, `replica2 did not exit 0:\n${r2.log().slice(-3000)}`);
-      at('replica2 exited');
-      await sleep(1000);
-      // both come back where HAProxy expects them
-      await Promise.all([r1.start(), r2.start()]);
-      await haproxy.waitStatus('replica1', 'UP');
-      await haproxy.waitStatus('replica2', 'UP');
-      at('replica1, replica2 UP again');
-      // 3. a replica restarted (SIGTERM, start at once), then 4. a rolling restart of all three
-      for (const r of [r3, r1, r2, r3]) {
-        at(`restart ${r.name}`);
-        assert.equal(await r.signal('SIGTERM'), 0, `${r.name} did not exit 0:\n${r.log().slice(-3000)}`);
-        await r.start();
-        await haproxy.waitStatus(r.name, 'UP');
-      }
-      at('rolling restart done');
-      const remaining = 20_000 - (Date.now() - started);
-      if (remaining > 0) await sleep(remaining);
-    } finally {
-      await load.stop();
-    }
-    const report = load.report;
-    const c = counters(await haproxy.servers());
-    const line = `${report.total} requests over ${((Date.now() - started) / 1000).toFixed(1)} s, ${report.count(200)} right answers, ` +
-      `failures ${JSON.stringify(report.failures())}; HAProxy retries ${c.retries}, redispatches ${c.redispatches}, ` +
-      `UP→DOWN ${c.downs}; p50 ${report.latency(200, 0.5).toFixed(1)} ms, p99 ${report.latency(200, 0.99).toFixed(1)} ms\n${events.join('\n')}`;
+    const { report, line, downs } = await failoverScenario(fleet.haproxy, fleet.replicas, affine);
     console.log(`fleet failover: ${line}`);
     assert.deepEqual(report.failures(), {}, line);
     assert.ok(report.total >= 1000, `too little traffic to mean anything: ${line}`);
     // the kill and the drains were seen and worked around by the balancer, not missed by the test
-    assert.ok(c.downs >= 3, `HAProxy saw fewer UP→DOWN transitions than replicas stopped: ${line}`);
+    assert.ok(downs >= 3, `HAProxy saw fewer UP→DOWN transitions than replicas stopped: ${line}`);
   });
 });
 
