@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startServer } from '../../src/server.js';
 import type { RunningServer } from '../../src/server.js';
 import { tempDir, writeAffine } from '../helpers/models.js';
 import { postJson } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
 
 function which(command: string): string | undefined {
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
@@ -26,17 +26,6 @@ function which(command: string): string | undefined {
 const PROMTOOL = which('promtool');
 const PROMETHEUS = which('prometheus');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const row = (k: number) => ({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [k, 2, 3, 4] }] });
 

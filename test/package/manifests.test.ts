@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { KUBERNETES_KINDS, QUEUE_DEPTH_METRIC, kubernetesManifests } from '../../src/package/manifests/kubernetes.js';
@@ -15,6 +14,7 @@ import { validateStrict } from '../../src/package/manifests/strict.js';
 import { quantityValue } from '../../src/package/manifests/quantity.js';
 import { tempDir, writeAffine, writeSlow } from '../helpers/models.js';
 import { postJson } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const IMAGE = 'registry.example.com/berth/digits:1.0';
@@ -255,15 +255,6 @@ describe('berth manifests kserve', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
 
 const built = existsSync(CLI) ? false : 'dist/ not built: run npm run build';
 

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { haproxyConfig } from '../../../src/package/manifests/haproxy.js';
 import { haproxyOptions } from '../../../src/package/manifests/haproxy-options.js';
@@ -31,15 +31,8 @@ export function distMissing(): string | false {
 }
 
 /** A port nobody listens on right now (the replica binds it a moment later). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
+import { freePort } from '../../helpers/ports.js';
+export { freePort };
 
 export class Replica {
   child?: ChildProcess;
