@@ -10,6 +10,7 @@ import { getJson, postJson } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { CLI } from '../helpers/cli-server.js';
 import { connect } from '../grpc/helpers.js';
+import { freePort } from '../helpers/ports.js';
 
 /**
  * Issue 19, item 2: `berth serve` under SIGTERM as a balancer (or Kubernetes) needs it. Real
@@ -29,15 +30,6 @@ interface Serve {
 
 const children: ChildProcess[] = [];
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as net.AddressInfo;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 async function serve(repo: string, args: string[]): Promise<Serve> {
   const grpcPort = await freePort();
@@ -54,6 +46,16 @@ async function serve(repo: string, args: string[]): Promise<Serve> {
 }
 
 /** An HTTP/1.1 keep-alive connection that has had one answer and now sits idle. */
+/** An accepted inference request whose body never finishes arriving: it cannot end before the client sends the rest. */
+async function stalledUpload(port: number): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  socket.write('POST /v2/models/affine/infer HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"inputs": ');
+  await new Promise((r) => setTimeout(r, 200));
+  return socket;
+}
+
 async function idleKeepAlive(port: number): Promise<{ socket: net.Socket; closed: Promise<void> }> {
   const socket = net.connect(port, '127.0.0.1');
   let text = '';
@@ -174,11 +176,7 @@ describe('berth serve: SIGTERM drain', { skip: existsSync(CLI) ? false : 'dist/ 
     // --drain-timeout wins over its alias when both are given
     const s = await serve(repo, ['--drain-timeout', '1', '--exit-timeout-secs', '30']);
     // an accepted request whose body is still arriving: it cannot finish before the client sends the rest
-    const socket = net.connect(s.port, '127.0.0.1');
-    socket.on('error', () => {});
-    await once(socket, 'connect');
-    socket.write('POST /v2/models/affine/infer HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"inputs": ');
-    await new Promise((r) => setTimeout(r, 200));
+    const socket = await stalledUpload(s.port);
     const t0 = performance.now();
     s.child.kill('SIGTERM');
     const code = await exitCode(s);
@@ -194,11 +192,7 @@ describe('berth serve: SIGTERM drain', { skip: existsSync(CLI) ? false : 'dist/ 
     const repo = tempDir();
     await writeAffine(repo, 'affine');
     const s = await serve(repo, ['--exit-timeout-secs', '1']);
-    const socket = net.connect(s.port, '127.0.0.1');
-    socket.on('error', () => {});
-    await once(socket, 'connect');
-    socket.write('POST /v2/models/affine/infer HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"inputs": ');
-    await new Promise((r) => setTimeout(r, 200));
+    const socket = await stalledUpload(s.port);
     const t0 = performance.now();
     s.child.kill('SIGTERM');
     const code = await exitCode(s);
